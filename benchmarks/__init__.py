@@ -1,0 +1,1 @@
+"""Side-by-side speed comparisons of ebmlib against peers; run ``python -m benchmarks``."""

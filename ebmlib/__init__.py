@@ -1,0 +1,35 @@
+"""ebmlib: energy-based models in torch, the library of the book *Energy, Attention and Reward*.
+
+One module per concept, mirroring the chapters (see the API reference in the book's appendix).
+The most used names are re-exported here, so ``import ebmlib`` is enough for most work.
+
+Conventions
+-----------
+Patterns are stored as **rows**: ``patterns`` has shape ``[N, d]`` and a batch of states has
+shape ``[B, d]``. The book writes ``X = (x_1, ..., x_N)`` as a ``d x N`` matrix, so the book's
+``X^T xi`` is ``states @ patterns.T`` in code. ``beta`` is always the raw inverse temperature.
+Functions follow the device and dtype of their inputs and take an explicit ``generator`` where
+they draw random numbers.
+"""
+
+from __future__ import annotations
+
+from . import data, device, viz
+from .data import bars_and_stripes, digits, glyphs, random_patterns
+from .device import default_device, describe_device, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "data",
+    "device",
+    "viz",
+    "default_device",
+    "describe_device",
+    "seed_everything",
+    "random_patterns",
+    "bars_and_stripes",
+    "digits",
+    "glyphs",
+]

@@ -1,0 +1,100 @@
+"""Device choice and reproducible seeding.
+
+Every chapter starts with::
+
+    device = default_device()
+    gen = seed_everything(0)
+
+and passes ``generator=gen`` to each function that draws random numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from ._validation import check_int
+
+__all__ = ["default_device", "seed_everything", "describe_device"]
+
+_ENV = "EBMLIB_DEVICE"
+
+
+def default_device() -> torch.device:
+    """Return the device the book and the library use by default.
+
+    The order is CUDA, then Apple's MPS, then the CPU. Setting the environment variable
+    ``EBMLIB_DEVICE`` (for example ``EBMLIB_DEVICE=cpu`` or ``EBMLIB_DEVICE=cuda:1``) overrides
+    the choice.
+
+    Returns
+    -------
+    torch.device
+        The chosen device.
+
+    Raises
+    ------
+    ValueError
+        If ``EBMLIB_DEVICE`` names a device that is not a valid torch device string, or names
+        a CUDA/MPS device that is not available on this machine.
+    """
+    override = os.environ.get(_ENV, "").strip()
+    if override:
+        try:
+            dev = torch.device(override)
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(
+                f"{_ENV} must name a torch device such as 'cpu' or 'cuda:0', got {override!r}"
+            ) from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{_ENV}={override!r} asks for CUDA, but CUDA is not available")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"{_ENV}={override!r} asks for MPS, but MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, device: torch.device | str | None = None) -> torch.Generator:
+    """Seed Python, NumPy and torch, and return a fresh ``torch.Generator``.
+
+    ``ebmlib`` functions never touch the global random state themselves: they take an explicit
+    ``generator``. Seeding the globals here only makes the reader's own code (and third-party
+    code such as weight initialisers) reproducible as well.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer seed.
+    device : torch.device or str, optional
+        Device of the returned generator (default: CPU). Random numbers for CUDA tensors need a
+        CUDA generator.
+
+    Returns
+    -------
+    torch.Generator
+        A generator seeded with ``seed``.
+    """
+    seed = check_int(seed, "seed", minimum=0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
+    gen.manual_seed(seed)
+    return gen
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
+    """Return a one-line human description of ``device`` (default: :func:`default_device`)."""
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == "cuda":
+        return f"{dev} ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        return f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+    return str(dev)
