@@ -92,7 +92,9 @@ def check_tensor(
             f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}"
         )
     if shape is not None:
-        ok = len(shape) == x.dim() and all(s is None or s == t for s, t in zip(shape, x.shape))
+        ok = len(shape) == x.dim() and all(
+            s is None or s == t for s, t in zip(shape, x.shape, strict=True)
+        )
         if not ok:
             want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
             raise ValueError(f"{name} must have shape {want}, got {list(x.shape)}")
@@ -199,7 +201,7 @@ def check_same_device(**tensors: torch.Tensor) -> torch.device:
 
 
 def check_last_dim(x: torch.Tensor, name: str, size: int, other: str) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``x.shape[-1] == size`` (``other`` names where size came from)."""
+    """Raise ``ValueError`` unless ``x.shape[-1] == size``; ``other`` names where size came from."""
     if x.shape[-1] != size:
         raise ValueError(
             f"{name} must have last dimension {size} to match {other}, got shape {tuple(x.shape)}"

@@ -83,7 +83,7 @@ def seed_everything(seed: int, device: torch.device | str | None = None) -> torc
     """
     seed = check_int(seed, "seed", minimum=0)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global state on purpose
     torch.manual_seed(seed)
     gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
     gen.manual_seed(seed)
