@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 __all__ = ["progress_disabled", "progress"]
 
@@ -32,13 +30,13 @@ def progress_disabled() -> bool:
 
 
 def progress(
-    iterable: Iterable[T],
+    iterable: Iterable[Any],
     *,
     desc: str | None = None,
     total: int | None = None,
     disable: bool | None = None,
     **kwargs: Any,
-) -> Iterable[T]:
+) -> Iterable[Any]:
     """Wrap ``iterable`` in a ``tqdm.auto`` progress bar (hidden per :func:`progress_disabled`).
 
     Parameters
