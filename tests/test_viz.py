@@ -1,0 +1,140 @@
+"""Tests for ebmlib.viz and ebmlib.utils: figures, animations, static-safe demos, progress."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ebmlib import utils, viz
+
+
+def test_plot_patterns_panels():
+    x = torch.randn(5, 16)
+    fig = viz.plot_patterns(x, ncols=3, titles=list("abcde"))
+    assert len(fig.axes) == 6  # 2 rows x 3 columns, one left empty
+    assert [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+
+
+def test_plot_patterns_errors():
+    with pytest.raises(ValueError, match="shape must be given"):
+        viz.plot_patterns(torch.zeros(2, 15))
+    with pytest.raises(ValueError, match="titles must have 2"):
+        viz.plot_patterns(torch.zeros(2, 16), titles=["a"])
+    with pytest.raises(ValueError, match="patterns must have shape"):
+        viz.plot_patterns(torch.zeros(2, 2, 2))
+
+
+def test_animate_renders_all_frames_to_html():
+    seen = []
+
+    def draw(i, ax):
+        seen.append(i)
+        ax.plot([0, 1], [0, i])
+
+    anim = viz.animate(draw, 4, figsize=(2, 2))
+    html = anim._repr_html_()
+    assert "<script" in html and anim.n_frames == 4
+    assert sorted(set(seen)) == [0, 1, 2, 3]
+
+
+def test_animate_bad_input():
+    with pytest.raises(TypeError, match="frames_fn"):
+        viz.animate(5, 3)
+    with pytest.raises(ValueError, match="n_frames"):
+        viz.animate(lambda i, ax: None, 0)
+    with pytest.raises(ValueError, match="default_mode"):
+        viz.animate(lambda i, ax: None, 2, default_mode="bounce")
+
+
+def test_interactive_static_calls_once_with_defaults(monkeypatch):
+    monkeypatch.setenv("EBMLIB_STATIC", "1")
+    calls = []
+
+    def draw(beta=2.0, n=3, ax=None):
+        calls.append((beta, n))
+        return beta * n
+
+    assert viz.interactive(draw, beta=(0.1, 5.0, 0.1), n=(1, 10)) == 6.0
+    assert calls == [(2.0, 3)]
+
+
+def test_interactive_errors(monkeypatch):
+    monkeypatch.setenv("EBMLIB_STATIC", "1")
+
+    def draw(beta, ax=None):
+        return beta
+
+    with pytest.raises(ValueError, match="needs a default"):
+        viz.interactive(draw, beta=(0.1, 1.0))
+    with pytest.raises(ValueError, match="not a parameter"):
+        viz.interactive(draw, gamma=(0.1, 1.0))
+    with pytest.raises(TypeError, match="fn must be callable"):
+        viz.interactive(3)
+
+
+def test_is_static_outside_kernel(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("EBMLIB_STATIC", raising=False)
+    assert viz.is_static()  # plain Python, no Jupyter kernel
+    monkeypatch.setenv("EBMLIB_STATIC", "0")
+    assert viz.is_static()
+
+
+def test_demo_grid_draws_every_combination():
+    seen = []
+
+    def draw(a=0, b=0, ax=None):
+        seen.append((a, b))
+        ax.plot([a, b])
+
+    fig = viz.demo_grid(draw, rows=("a", [1, 2]), cols=("b", [3, 4, 5]))
+    assert len(fig.axes) == 6
+    assert sorted(seen) == [(1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5)]
+
+
+def test_demo_grid_errors():
+    with pytest.raises(ValueError, match="rows="):
+        viz.demo_grid(lambda ax=None: None)
+    with pytest.raises(ValueError, match="'ax' keyword"):
+        viz.demo_grid(lambda a=0: None, rows=("a", [1]))
+
+
+def test_draw_overlaps_marks_expected_value():
+    fig = viz.draw_overlaps(correlation=0.5, kind="binary", N=20, d=64)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel()
+    xs = [line.get_xdata()[0] for line in ax.get_lines()]
+    assert pytest.approx(0.25) in xs  # expected binary overlap is correlation**2
+
+
+def test_progress_disabled_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert utils.progress_disabled()
+    bar = utils.progress(range(3))
+    assert list(bar) == [0, 1, 2]
+
+
+def test_benchmark_harness_lists_and_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+    )
+    assert "hebbian_outer_product" in out.stdout
+
+
+def test_benchmark_row_ratio_and_table():
+    from benchmarks.harness import Row, markdown_table
+
+    slow_peer = Row("b", "c", ours=1.0, peer=2.0, peer_name="p")
+    assert slow_peer.ratio == 2.0
+    throughput = Row("b", "c", ours=3.0, peer=1.5, peer_name="p", higher_is_better=True, target=1)
+    assert throughput.ratio == 2.0
+    table = markdown_table([slow_peer, throughput])
+    assert "| b | c |" in table and "1x met" in table
