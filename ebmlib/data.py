@@ -170,9 +170,7 @@ def digits(
 
 @functools.lru_cache(maxsize=256)
 def _render_glyph(ch: str, size: int) -> np.ndarray:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # An off-screen Agg canvas of its own: pyplot and the user's backend are left alone.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -102,7 +102,11 @@ def plot_patterns(
         ncols = min(n, 10) if ncols is None else check_int(ncols, "ncols", minimum=1)
         nrows = math.ceil(n / ncols)
         fig, ax_grid = plt.subplots(
-            nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.3), squeeze=False
+            nrows,
+            ncols,
+            figsize=(panel_size * ncols, panel_size * nrows + 0.3),
+            squeeze=False,
+            layout="constrained",
         )
         flat = list(ax_grid.ravel())
     else:
