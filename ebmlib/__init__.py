@@ -3,9 +3,7 @@
 One module per concept, mirroring the chapters (see the API reference in the book's appendix).
 The most used names are re-exported here, so ``import ebmlib`` is enough for most work.
 
-Conventions
------------
-Patterns are stored as **rows**: ``patterns`` has shape ``[N, d]`` and a batch of states has
+Conventions: patterns are stored as **rows**: ``patterns`` has shape ``[N, d]`` and a batch of states has
 shape ``[B, d]``. The book writes ``X = (x_1, ..., x_N)`` as a ``d x N`` matrix, so the book's
 ``X^T xi`` is ``states @ patterns.T`` in code. ``beta`` is always the raw inverse temperature.
 Functions follow the device and dtype of their inputs and take an explicit ``generator`` where
@@ -14,9 +12,10 @@ they draw random numbers.
 
 from __future__ import annotations
 
-from . import data, device, viz
+from . import data, device, hopfield, viz
 from .data import bars_and_stripes, digits, glyphs, random_patterns
 from .device import default_device, describe_device, seed_everything
+from .hopfield import HopfieldNetwork, hebbian, overlap, pseudoinverse, storkey
 
 __version__ = "0.1.0"
 
@@ -32,4 +31,10 @@ __all__ = [
     "bars_and_stripes",
     "digits",
     "glyphs",
+    "hopfield",
+    "HopfieldNetwork",
+    "hebbian",
+    "storkey",
+    "pseudoinverse",
+    "overlap",
 ]
