@@ -3,8 +3,8 @@
 One module per concept, mirroring the chapters (see the API reference in the book's appendix).
 The most used names are re-exported here, so ``import ebmlib`` is enough for most work.
 
-Conventions: patterns are stored as **rows**: ``patterns`` has shape ``[N, d]`` and a batch of states has
-shape ``[B, d]``. The book writes ``X = (x_1, ..., x_N)`` as a ``d x N`` matrix, so the book's
+Conventions: patterns are stored as **rows** (``patterns`` has shape ``[N, d]``, a batch of
+states ``[B, d]``). The book writes ``X = (x_1, ..., x_N)`` as a ``d x N`` matrix, so the book's
 ``X^T xi`` is ``states @ patterns.T`` in code. ``beta`` is always the raw inverse temperature.
 Functions follow the device and dtype of their inputs and take an explicit ``generator`` where
 they draw random numbers.
