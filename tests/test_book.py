@@ -60,13 +60,16 @@ def test_every_notebook_is_in_the_toc():
 def test_notebook_has_one_title_and_a_kernelspec(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
-    titles = [
-        line
-        for cell in nb["cells"]
-        if cell["cell_type"] == "markdown"
-        for line in "".join(cell["source"]).splitlines()
-        if line.startswith("# ")
-    ]
+    titles = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        fenced = False
+        for line in "".join(cell["source"]).splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            elif not fenced and line.startswith("# "):
+                titles.append(line)
     assert len(titles) == 1, f"{path.name} must have exactly one '# ' title, found {titles}"
 
 
