@@ -12,8 +12,11 @@ they draw random numbers.
 
 from __future__ import annotations
 
-from . import data, device, hopfield, viz
+from . import attention_bm, boltzmann, data, dense, device, hopfield, modern, viz
+from .attention_bm import AttentionBM
+from .boltzmann import BoltzmannMachine
 from .data import bars_and_stripes, digits, glyphs, random_patterns
+from .dense import DenseAssociativeMemory
 from .device import default_device, describe_device, seed_everything
 from .hopfield import HopfieldNetwork, hebbian, overlap, pseudoinverse, storkey
 
@@ -37,4 +40,11 @@ __all__ = [
     "storkey",
     "pseudoinverse",
     "overlap",
+    "dense",
+    "DenseAssociativeMemory",
+    "modern",
+    "boltzmann",
+    "BoltzmannMachine",
+    "attention_bm",
+    "AttentionBM",
 ]

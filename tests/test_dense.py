@@ -1,0 +1,528 @@
+"""Tests for ebmlib.dense (chapter 3: dense associative memory)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ebmlib import dense, hopfield, modern
+from ebmlib.dense import DenseAssociativeMemory
+
+KINDS = [("poly", 2, 1.0), ("poly", 3, 1.0), ("poly", 4, 1.0), ("rectified", 3, 1.0)]
+KINDS += [("exp", 1, 0.37), ("exp", 1, 2.0)]
+
+
+def _pm1(shape, g, dtype=torch.float64):
+    return torch.randint(0, 2, shape, generator=g).to(dtype) * 2 - 1
+
+
+def _explicit_energy(s, x, F, n, beta):
+    """Eq. (3.2) written out pattern by pattern."""
+    total = torch.zeros(s.shape[0], dtype=torch.float64)
+    for mu in range(x.shape[0]):
+        z = s @ x[mu]
+        if F == "poly":
+            total += z**n
+        elif F == "rectified":
+            total += z.clamp(min=0) ** n
+        else:
+            total += torch.exp(beta * z)
+    return -total
+
+
+def _all_states(d):
+    return torch.tensor(list(itertools.product([-1.0, 1.0], repeat=d)), dtype=torch.float64)
+
+
+# ------------------------------------------------------------------------------ energy, gaps
+
+
+@pytest.mark.parametrize("F,n,beta", KINDS)
+def test_energy_matches_definition(F, n, beta, gen):
+    """Checks eq. (3.2): E(xi) = -sum_mu F(x_mu^T xi), for one state and a batch."""
+    x = _pm1((7, 12), gen)
+    s = _pm1((9, 12), gen)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    want = _explicit_energy(s, x, F, n, beta)
+    if F == "exp":
+        assert torch.allclose(dam.energy(s), want, rtol=1e-13, atol=0)
+        assert torch.allclose(dam.log_neg_energy(s), torch.log(-want), rtol=1e-13)
+    else:
+        assert torch.equal(dam.energy(s), want)
+    assert dam.energy(s[0]).shape == ()
+    assert dam.energy(s[0]).item() == pytest.approx(want[0].item(), rel=1e-13)
+
+
+@pytest.mark.parametrize("F,n,beta", KINDS + [("exp", 1, 400.0)])
+def test_energy_gaps_are_energy_differences(F, n, beta, gen):
+    """Checks eq. (3.4): g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1), every unit, exactly."""
+    d = 10
+    x = _pm1((6, d), gen)
+    s = _pm1((5, d), gen)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    gaps = dam.energy_gaps(s)
+    for i in range(d):
+        plus, minus = s.clone(), s.clone()
+        plus[:, i], minus[:, i] = 1.0, -1.0
+        if F == "exp" and beta > 300:
+            # energies overflow here; compare log(-E) differences through the sign only
+            la, lb = dam.log_neg_energy(minus), dam.log_neg_energy(plus)
+            assert torch.equal(torch.sign(gaps[:, i]), torch.sign(lb - la))
+            continue
+        want = _explicit_energy(minus, x, F, n, beta) - _explicit_energy(plus, x, F, n, beta)
+        if F == "exp":
+            assert torch.allclose(gaps[:, i], want, rtol=1e-9, atol=1e-9 * want.abs().max())
+        else:
+            assert torch.equal(gaps[:, i], want)
+
+
+def test_exp_large_beta_is_finite(gen):
+    """Checks eq. (3.5) for F = exp at beta * d far beyond float64: decisions stay finite."""
+    x = _pm1((20, 64), gen)
+    dam = DenseAssociativeMemory(x, F="exp", beta=50.0)  # beta * d = 3200
+    assert bool(dam.is_fixed_point(x).all())
+    cue = x[:3].clone()
+    cue[:, :5] *= -1
+    assert torch.equal(dam.recall(cue), x[:3])
+    assert bool(torch.isfinite(dam.log_neg_energy(x)).all())
+
+
+# ------------------------------------------------------------------------------ descent
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    n_pat=st.integers(1, 12),
+    d=st.integers(2, 14),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_async_update_never_raises_energy(kind, n_pat, d, seed):
+    """Checks the descent theorem of chapter 3 (eq. (3.5)): no single-unit step raises E."""
+    F, n, beta = kind
+    g = torch.Generator().manual_seed(seed)
+    x = _pm1((n_pat, d), g)
+    s = _pm1((6, d), g)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    e = dam.energy(s)
+    for i in torch.randint(0, d, (3 * d,), generator=g).tolist():
+        s = dam.update(s, order=torch.tensor([i]))
+        e_new = dam.energy(s)
+        if F == "exp":
+            assert bool((e_new <= e + 1e-12 * e.abs()).all())
+        else:
+            assert bool((e_new <= e).all())  # exact integer arithmetic
+        e = e_new
+    # recall ends at a fixed point, with an energy no higher than the cue's
+    out = dam.recall(s)
+    assert bool(dam.is_fixed_point(out).all())
+    assert bool((dam.energy(out) <= e + 1e-12 * e.abs()).all())
+
+
+def test_update_modes_and_shapes(gen):
+    """Checks eq. (3.5): sync applies sign(g) to all units; shapes and dtypes are kept."""
+    x = _pm1((5, 16), gen)
+    s = _pm1((4, 16), gen, dtype=torch.float32)
+    dam = DenseAssociativeMemory(x, F="poly", n=3)
+    g = dam.energy_gaps(s.double())
+    want = torch.where(g > 0, 1.0, torch.where(g < 0, -1.0, s.double()))
+    out = dam.update(s, mode="sync")
+    assert out.dtype == torch.float32 and out.shape == s.shape
+    assert torch.equal(out.double(), want)
+    one = dam.update(s[0], sweeps=2, order="random", generator=gen)
+    assert one.shape == (16,)
+    assert torch.equal(dam.update(x), x.double()) or not bool(dam.is_fixed_point(x).all())
+
+
+def test_stored_patterns_are_recalled(gen):
+    """Checks eq. (3.5) far below capacity: stored patterns are fixed points and attract cues."""
+    d = 64
+    x = _pm1((8, d), gen)
+    for F, n in (("poly", 3), ("rectified", 3), ("exp", 1)):
+        dam = DenseAssociativeMemory(x, F=F, n=n, beta=1.0)
+        assert bool(dam.is_fixed_point(x).all())
+        cue = x.clone()
+        cue[:, :10] *= -1  # 10 of 64 bits flipped
+        assert torch.equal(dam.recall(cue), x)
+
+
+# ------------------------------------------------------------------------------ n = 2
+
+
+def test_n2_equals_classical_hopfield(gen):
+    """Checks eq. (3.3): for F(x)=x^2, E = 2 d E_H - N d and g_i = 4 d (W xi)_i exactly.
+
+    d is a power of two, so W = X^T X / d is exact in float64 and the equalities are exact.
+    """
+    d, n_pat = 32, 9
+    x = _pm1((n_pat, d), gen)
+    s = _pm1((50, d), gen)
+    w = hopfield.hebbian(x)
+    assert torch.equal(torch.diagonal(w), torch.zeros(d, dtype=torch.float64))
+    dam = DenseAssociativeMemory(x, F="poly", n=2)
+    assert torch.equal(dam.energy(s), 2 * d * hopfield.energy(w, s) - n_pat * d)
+    assert torch.equal(dam.energy_gaps(s), 4 * d * hopfield.local_field(w, s))
+
+
+def test_n2_same_update_decisions_as_classical():
+    """Checks eq. (3.3)/(3.5): n = 2 makes the classical decision at every step, ties included."""
+    gen = torch.Generator().manual_seed(1)  # a draw whose fields hit exact zeros (ties)
+    d, n_pat = 16, 4
+    x = _pm1((n_pat, d), gen)
+    s = _pm1((200, d), gen)
+    w = hopfield.hebbian(x)
+    net = hopfield.HopfieldNetwork(d)
+    net.store(x)
+    dam = DenseAssociativeMemory(x, F="poly", n=2)
+    # synchronous step and fixed points against the classical network
+    assert torch.equal(dam.update(s, mode="sync"), net.update(s, mode="sync"))
+    assert torch.equal(dam.is_fixed_point(s), net.is_fixed_point(s))
+    # asynchronous sweep in a fixed order against the classical rule written out
+    order = torch.randperm(d, generator=gen)
+    ref = s.clone()
+    ties = 0
+    for i in order.tolist():
+        h = hopfield.local_field(w, ref)[:, i]
+        ties += int((h == 0).sum())
+        ref[:, i] = torch.where(h > 0, 1.0, torch.where(h < 0, -1.0, ref[:, i]))
+    assert ties > 0  # the tie convention is exercised
+    assert torch.equal(dam.update(s, order=order), ref)
+
+
+# ------------------------------------------------------------------------------ attention
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.37, 1.0, 3.0])
+def test_exp_update_is_leave_one_out_attention(beta, gen):
+    """Checks eq. (3.10): g_i = 2 sinh(beta) Z_i [X softmax(beta X^T xi^(i0))]_i, Z_i > 0.
+
+    The read-out is computed with ebmlib.modern.update (chapter 4) on the state with unit i set
+    to zero, and its sign equals the dense exponential update of unit i.
+    """
+    d = 12
+    x = _pm1((15, d), gen)
+    s = _pm1((7, d), gen)
+    dam = DenseAssociativeMemory(x, F="exp", beta=beta)
+    field = dam.attention_field(s)
+    gaps = dam.energy_gaps(s)
+    for i in range(d):
+        masked = s.clone()
+        masked[:, i] = 0.0
+        read = modern.update(masked, x, beta)[:, i]
+        assert torch.allclose(field[:, i], read, rtol=1e-12, atol=1e-14)
+        z = torch.exp(beta * masked @ x.T).sum(1)
+        assert torch.allclose(gaps[:, i], 2 * math.sinh(beta) * z * read, rtol=1e-10, atol=0)
+        new = dam.update(s, order=torch.tensor([i]))[:, i]
+        assert torch.equal(new, torch.where(read > 0, 1.0, torch.where(read < 0, -1.0, s[:, i])))
+
+
+# ------------------------------------------------------------------------------ capacity
+
+
+def test_capacity_formulas():
+    """Checks eq. (3.7) at n = 2 (d / (2 ln d)) and eq. (3.8) at rho = 0 (ln 2 / 2)."""
+    assert dense.double_factorial(-1) == 1 and dense.double_factorial(5) == 15
+    assert dense.double_factorial(7) == 105
+    for d in (10.0, 100.0, 1e4):
+        assert dense.poly_capacity(d, 2) == pytest.approx(d / (2 * math.log(d)), rel=1e-14)
+        assert dense.poly_capacity(d, 4) == pytest.approx(d**3 / (30 * math.log(d)), rel=1e-14)
+    t = torch.tensor([20.0, 40.0], dtype=torch.float64)
+    assert torch.allclose(dense.poly_capacity(t, 3), t**2 / (6 * torch.log(t)))
+    assert dense.exp_capacity_rate(0.0) == pytest.approx(math.log(2) / 2, rel=1e-15)
+    x = 1 - 2 * 0.1
+    rate = ((1 + x) * math.log(1 + x) + (1 - x) * math.log(1 - x)) / 4
+    assert dense.exp_capacity_rate(0.1) == pytest.approx(rate, rel=1e-14)
+    # eq. (3.9): N (N - 1) / 2 pairs times d / 2^d equals ln 2
+    for d in (8, 16, 30):
+        n = dense.exp_capacity_pairs(d)
+        assert n * (n - 1) / 2 * d / 2.0**d == pytest.approx(math.log(2), rel=1e-12)
+
+
+def test_gaussian_capacity_tends_to_leading_order():
+    """Checks eq. (3.6) against eq. (3.7): their ratio decreases towards 1 as d grows."""
+    for n in (2, 3, 4):
+        ratios = [
+            dense.poly_capacity_gaussian(d, n) / dense.poly_capacity(d, n)
+            for d in (100, 10_000, 1_000_000)
+        ]
+        assert ratios[0] > ratios[1] > ratios[2] > 1.0
+        assert ratios[2] < 1.3
+
+
+def test_stable_fraction_matches_exact_enumeration():
+    """Checks eq. (3.5): the Monte Carlo probability that a stored pattern is a fixed point
+    matches exact enumeration over all other-pattern configurations (d = 5, N = 3, n = 3).
+
+    By symmetry the probed pattern can be all +1; the other two patterns take all 2^10 values.
+    The tolerance is 4 binomial standard errors of the Monte Carlo estimate.
+    """
+    d, n_pat, n = 5, 3, 3
+    others = _all_states(d * (n_pat - 1)).view(-1, n_pat - 1, d)
+    ok = 0
+    for o in others:
+        x = torch.cat([torch.ones(1, d, dtype=torch.float64), o])
+        ok += int(DenseAssociativeMemory(x, F="poly", n=n).is_fixed_point(x[0]))
+    p_exact = ok / others.shape[0]
+    trials = 4000
+    p_mc = dense.stable_fraction(
+        n_pat, d, F="poly", n=n, trials=trials, probes=1, generator=torch.Generator().manual_seed(3)
+    )
+    se = math.sqrt(p_exact * (1 - p_exact) / trials)
+    assert 0.05 < p_exact < 0.95
+    assert abs(p_mc - p_exact) < 4 * se
+
+
+def test_first_unstable_count_is_exact_on_a_sequence():
+    """Checks eq. (3.5) for F = exp: the returned N is the first prefix with an unstable pattern."""
+    g = torch.Generator().manual_seed(11)
+    d = 8
+    n_first = dense.first_unstable_count(d, n_max=256, generator=g)
+    pool = (
+        torch.randint(0, 2, (256, d), generator=torch.Generator().manual_seed(11)).double() * 2 - 1
+    )
+    ok = [
+        bool(DenseAssociativeMemory(pool[:k], F="exp").is_fixed_point(pool[:k]).all())
+        for k in range(1, n_first + 1)
+    ]
+    assert not ok[-1]
+    assert ok[n_first - 2]  # the prefix before it is stable (bisection brackets one change)
+
+
+@pytest.mark.parametrize("n,d", [(3, 28), (4, 28)])
+def test_measured_poly_capacity_against_theory(n, d):
+    """Checks eqs. (3.6) and (3.7) against the measured N_max (chapter 3 settings).
+
+    The measured capacity (stable fraction >= 1/2, 800 probes, standard error <= 0.018) lies
+    above the leading-order formula (3.7), which drops factors that grow more slowly than a
+    power of d, and within 25 % of the finite-d Gaussian prediction (3.6), whose remaining
+    approximations (independent units, Gaussian tails) are of that order at d = 28.
+    """
+    measured = dense.capacity_bisect(d, F="poly", n=n, trials=4, probes=200, seed=n)
+    gauss = dense.poly_capacity_gaussian(d, n)
+    assert measured > dense.poly_capacity(d, n)
+    assert 0.8 < measured / gauss < 1.25, (measured, gauss)
+
+
+def test_measured_exp_capacity_slope():
+    """Checks eqs. (3.8) and (3.9): ln N_max grows linearly in d with the close-pair slope.
+
+    N_max(d) is the median over 40 random pattern sequences of the largest N with all patterns
+    stable, d = 6, 8, ..., 16. The tolerance is 4 bootstrap standard errors of the fitted slope
+    (resampling the 40 sequences). A rate of ln 2 (single-pattern union bound) or ln(2)/4 would
+    lie far outside it. The slope is also compared with the asymptotic rate ln(2)/2 of
+    Demircigil et al., which finite d approaches from below.
+    """
+    import numpy as np
+
+    ds = np.arange(6, 18, 2)
+    g = torch.Generator().manual_seed(7)
+    runs = np.array(
+        [[dense.first_unstable_count(int(dv), generator=g) - 1 for _ in range(40)] for dv in ds]
+    )
+    slope = np.polyfit(ds, np.log(np.median(runs, 1)), 1)[0]
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(300):
+        idx = rng.integers(0, runs.shape[1], size=runs.shape)
+        med = np.median(np.take_along_axis(runs, idx, 1), 1)
+        boot.append(np.polyfit(ds, np.log(med), 1)[0])
+    se = float(np.std(boot))
+    pairs_slope = np.polyfit(ds, np.log(dense.exp_capacity_pairs(ds)), 1)[0]
+    assert pairs_slope < dense.exp_capacity_rate(0.0)
+    assert abs(slope - pairs_slope) < 4 * se, (slope, pairs_slope, se)
+    assert slope < dense.exp_capacity_rate(0.0) + 4 * se
+
+
+# ------------------------------------------------------------------------------ Gibbs
+
+
+def _chi2_check(samples, probs, alpha=1e-4):
+    """Pearson chi-square goodness of fit, bins with expected count < 5 merged into one."""
+    from scipy.stats import chi2
+
+    n_samp = samples.shape[0]
+    d = samples.shape[1]
+    idx = ((samples > 0).long() * (2 ** torch.arange(d - 1, -1, -1))).sum(1)
+    counts = torch.bincount(idx, minlength=2**d).double()
+    expected = probs * n_samp
+    big = expected >= 5
+    obs = torch.cat([counts[big], counts[~big].sum().view(1)])
+    exp_ = torch.cat([expected[big], expected[~big].sum().view(1)])
+    keep = exp_ > 0
+    stat = float(((obs[keep] - exp_[keep]) ** 2 / exp_[keep]).sum())
+    dof = int(keep.sum()) - 1
+    return stat, float(chi2.isf(alpha, dof))
+
+
+@pytest.mark.parametrize(
+    "F,n,beta,T,order",
+    [
+        ("poly", 3, 1.0, 40.0, "sequential"),
+        ("exp", 1, 0.5, 2.0, "random"),
+        ("rectified", 3, 1.0, 30.0, "random"),
+    ],
+)
+def test_gibbs_leaves_boltzmann_distribution_invariant(F, n, beta, T, order):
+    """Checks eq. (3.11): started from exact samples of exp(-E/T)/Z (all 2^d states
+    enumerated), heat-bath sweeps keep that distribution.
+
+    20000 chains, 5 sweeps; Pearson chi-square at significance 1e-4 (the tolerance comes
+    from the multinomial sample size). These distributions are sharply peaked on a few
+    memories, so chains from random starts would need many more sweeps to mix.
+    """
+    d = 7
+    g = torch.Generator().manual_seed(5)
+    x = _pm1((3, d), g)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    states = _all_states(d)
+    probs = torch.softmax(-dam.energy(states) / T, 0)
+    assert probs.max() < 0.5  # not a frozen distribution
+    s0 = states[torch.multinomial(probs, 20000, replacement=True, generator=g)]
+    samples = dam.gibbs(s0, T, sweeps=5, order=order, generator=g)
+    stat, crit = _chi2_check(samples, probs)
+    assert stat < crit, (stat, crit)
+
+
+@pytest.mark.parametrize(
+    "F,n,beta,T,order",
+    [
+        ("poly", 2, 1.0, 6.0, "random"),
+        ("poly", 3, 1.0, 120.0, "sequential"),
+        ("exp", 1, 0.3, 3.0, "random"),
+    ],
+)
+def test_gibbs_converges_to_boltzmann_distribution(F, n, beta, T, order):
+    """Checks eq. (3.11): from uniform random starts, 40 sweeps reach exp(-E/T)/Z (d = 7,
+    all 2^d states enumerated) at temperatures where the chain mixes fast.
+
+    20000 chains; Pearson chi-square at significance 1e-4 (multinomial sample size).
+    """
+    d = 7
+    g = torch.Generator().manual_seed(5)
+    x = _pm1((3, d), g)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    probs = torch.softmax(-dam.energy(_all_states(d)) / T, 0)
+    s0 = _pm1((20000, d), g)
+    samples = dam.gibbs(s0, T, sweeps=40, order=order, generator=g)
+    stat, crit = _chi2_check(samples, probs)
+    assert stat < crit, (stat, crit)
+
+
+@pytest.mark.parametrize("F,n,beta", [("poly", 2, 1.0), ("poly", 3, 1.0), ("exp", 1, 0.37)])
+def test_gibbs_at_tiny_temperature_is_the_update(F, n, beta, gen):
+    """Checks eq. (3.11) -> eq. (3.5) as T -> 0 (d even, N odd: no exact ties for n = 2, 3)."""
+    d = 16
+    x = _pm1((5, d), gen)
+    s = _pm1((100, d), gen)
+    dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
+    order = torch.randperm(d, generator=gen)
+    want = dam.update(s, sweeps=3, order=order)
+    got = dam.gibbs(s, 1e-30, sweeps=3, order=order, generator=gen)
+    assert torch.equal(got, want)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def test_draw_recall_returns_axes():
+    """Checks the chapter 3 demo: draws cue, recall and stored letter, overlap in the title."""
+    ax = dense.draw_recall(F="exp", corruption=0.2, letters="ABC", size=8)
+    assert "m = " in ax.get_title()
+    assert len(ax.images) == 1
+    with pytest.raises(ValueError, match="target"):
+        dense.draw_recall(letters="AB", target=5)
+
+
+# ------------------------------------------------------------------------------ bad inputs
+
+
+def test_bad_constructor_inputs():
+    """Checks eq. (3.2)'s domain: bipolar float patterns, a known F, n >= 1, beta > 0."""
+    x = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
+    with pytest.raises(TypeError, match="patterns"):
+        DenseAssociativeMemory([[1, -1]])
+    with pytest.raises(ValueError, match="patterns"):
+        DenseAssociativeMemory(torch.tensor([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="patterns"):
+        DenseAssociativeMemory(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match="patterns"):
+        DenseAssociativeMemory(torch.empty(0, 3))
+    with pytest.raises(ValueError, match="patterns"):
+        DenseAssociativeMemory(torch.ones(2, 2, 2))
+    with pytest.raises(ValueError, match="F"):
+        DenseAssociativeMemory(x, F="cubic")
+    with pytest.raises(ValueError, match="n"):
+        DenseAssociativeMemory(x, n=0)
+    with pytest.raises(TypeError, match="n"):
+        DenseAssociativeMemory(x, n=2.5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(beta=st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.just(float("inf"))))
+def test_bad_beta(beta):
+    """Checks eq. (3.2): F = exp(beta x) needs a finite beta > 0."""
+    with pytest.raises(ValueError, match="beta"):
+        DenseAssociativeMemory(torch.ones(2, 3), F="exp", beta=beta)
+
+
+def test_bad_state_inputs(gen):
+    """Checks eq. (3.5)/(3.11) arguments: states shape and values, T, sweeps, mode, order."""
+    x = _pm1((3, 6), gen)
+    dam = DenseAssociativeMemory(x)
+    s = _pm1((2, 6), gen)
+    with pytest.raises(ValueError, match="states"):
+        dam.energy(_pm1((2, 5), gen))
+    with pytest.raises(ValueError, match="states"):
+        dam.update(torch.zeros(2, 6, dtype=torch.float64))
+    # integer +-1 tensors are accepted and give the same results
+    dam_int = DenseAssociativeMemory(x.long())
+    assert torch.equal(dam_int.energy(s.long()), dam.energy(s))
+    assert torch.equal(dam_int.update(s.long()), dam.update(s).long())
+    with pytest.raises(TypeError, match="states"):
+        dam.energy(torch.ones(2, 6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="cues"):
+        dam.recall(torch.full((6,), 0.5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="T"):
+        dam.gibbs(s, 0.0)
+    with pytest.raises(ValueError, match="T"):
+        dam.gibbs(s, -1.0)
+    with pytest.raises(ValueError, match="sweeps"):
+        dam.update(s, sweeps=0)
+    with pytest.raises(ValueError, match="mode"):
+        dam.update(s, mode="parallel")
+    with pytest.raises(ValueError, match="order"):
+        dam.update(s, order="backwards")
+    with pytest.raises(ValueError, match="order"):
+        dam.update(s, order=torch.tensor([0, 6]))
+    with pytest.raises(TypeError, match="generator"):
+        dam.gibbs(s, 1.0, generator=0)
+    with pytest.raises(ValueError, match="log_neg_energy"):
+        dam.log_neg_energy(s)
+    with pytest.raises(ValueError, match="rho"):
+        dense.exp_capacity_rate(0.5)
+
+
+# ------------------------------------------------------------------------------ CUDA
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    """Checks eqs. (3.2), (3.5) and (3.11) on CUDA: same energies and updates as on the CPU."""
+    g = torch.Generator().manual_seed(0)
+    x = _pm1((20, 32), g)
+    s = _pm1((64, 32), g)
+    for F, n in (("poly", 3), ("exp", 1)):
+        cpu = DenseAssociativeMemory(x, F=F, n=n)
+        gpu = DenseAssociativeMemory(x.cuda(), F=F, n=n)
+        assert torch.allclose(gpu.energy(s.cuda()).cpu(), cpu.energy(s), rtol=1e-12)
+        assert torch.equal(gpu.update(s.cuda(), sweeps=2).cpu(), cpu.update(s, sweeps=2))
+        gc = torch.Generator(device="cuda").manual_seed(1)
+        out = gpu.gibbs(s.cuda(), 1.0, sweeps=2, order="random", generator=gc)
+        assert out.device.type == "cuda" and out.shape == s.shape
+    with pytest.raises(ValueError, match="device"):
+        DenseAssociativeMemory(x.cuda()).energy(s)
