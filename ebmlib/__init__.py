@@ -12,13 +12,14 @@ they draw random numbers.
 
 from __future__ import annotations
 
-from . import attention_bm, boltzmann, data, dense, device, hopfield, modern, viz
+from . import attention_bm, boltzmann, data, dense, device, hopfield, modern, rbm, viz
 from .attention_bm import AttentionBM
 from .boltzmann import BoltzmannMachine
 from .data import bars_and_stripes, digits, glyphs, random_patterns
 from .dense import DenseAssociativeMemory
 from .device import default_device, describe_device, seed_everything
 from .hopfield import HopfieldNetwork, hebbian, overlap, pseudoinverse, storkey
+from .rbm import RBM
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,8 @@ __all__ = [
     "modern",
     "boltzmann",
     "BoltzmannMachine",
+    "rbm",
+    "RBM",
     "attention_bm",
     "AttentionBM",
 ]

@@ -1,0 +1,1130 @@
+"""Restricted Boltzmann machines with Bernoulli units (chapter 7).
+
+An RBM couples visible units ``v in {0,1}^n_v`` and hidden units ``h in {0,1}^n_h`` through
+
+    E(v, h) = -v^T b - h^T c - v^T W h,                                   (7.1)
+
+with no visible-visible and no hidden-hidden couplings. Summing the hidden units out gives the
+free energy
+
+    F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j}),                  (7.3)
+
+so that ``p(v) = exp(-F(v)) / Z``. Batches are rows: ``v`` has shape ``[B, n_visible]`` and
+``h`` has shape ``[B, n_hidden]``; the weight matrix ``W`` has shape ``[n_visible, n_hidden]``.
+
+The module offers block Gibbs sampling, training by contrastive divergence (CD-k), persistent
+contrastive divergence (PCD) and the exact gradient (tiny models), and the ladder of likelihood
+estimates of chapter 7: the exact partition function by enumeration of the smaller layer,
+annealed importance sampling (AIS) and the exact pseudo-likelihood.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import (
+    check_binary,
+    check_choice,
+    check_generator,
+    check_int,
+    check_last_dim,
+    check_nonnegative,
+    check_positive,
+    check_probability,
+    check_tensor,
+)
+from .utils import progress
+
+__all__ = [
+    "RBM",
+    "enumerate_states",
+    "independent_log_likelihood",
+    "draw_gibbs_chain",
+    "MAX_EXACT_UNITS",
+]
+
+#: Largest size of the smaller layer for which :meth:`RBM.log_partition_exact` enumerates.
+MAX_EXACT_UNITS = 25
+
+
+def enumerate_states(
+    n: int,
+    start: int = 0,
+    stop: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """All binary vectors of length ``n`` (or those with codes ``start <= k < stop``).
+
+    Row ``k`` holds the bits of the integer ``k``, least significant bit first.
+
+    Parameters
+    ----------
+    n : int
+        Number of units (0 to 62).
+    start, stop : int
+        Range of integer codes to enumerate; default all ``2**n``.
+    dtype, device
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``[stop - start, n]`` with entries in {0, 1}.
+    """
+    n = check_int(n, "n", minimum=0)
+    if n > 62:
+        raise ValueError(f"n must be <= 62 to enumerate states, got {n}")
+    stop = 2**n if stop is None else stop
+    codes = torch.arange(start, stop, device=device, dtype=torch.int64)
+    bits = (codes[:, None] >> torch.arange(n, device=device)) & 1
+    return bits.to(dtype)
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^x)`` accurate to the dtype's resolution (float64 too), with exact gradients.
+
+    torch's default switches to the identity above 20, an error of up to ``2e-9`` that is
+    visible in float64 checks; above 40 the error ``e^-40`` is below float64 resolution.
+    """
+    return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
+
+
+def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Samples ``1[u < p]`` with ``u`` uniform, drawn from ``generator``; same dtype as ``p``."""
+    u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+    return (u < p).to(p.dtype)
+
+
+def independent_log_likelihood(
+    train: torch.Tensor, test: torch.Tensor, pseudocount: float = 1.0
+) -> torch.Tensor:
+    """Average log-likelihood of ``test`` under independent Bernoulli pixels fitted to ``train``.
+
+    The baseline model ``p(v) = prod_i m_i^{v_i} (1 - m_i)^{1 - v_i}`` with smoothed means
+    ``m_i = (sum_n v_ni + a) / (N + 2a)`` (``a`` = ``pseudocount``). It is the RBM with
+    ``W = 0`` and ``b_i = log(m_i / (1 - m_i))`` (chapter 7).
+
+    Parameters
+    ----------
+    train : torch.Tensor
+        ``[N, d]`` binary training rows.
+    test : torch.Tensor
+        ``[M, d]`` binary rows to score.
+    pseudocount : float
+        Additive smoothing ``a >= 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d float64 tensor: the mean over test rows of ``log p(v)`` in nats.
+    """
+    check_tensor(train, "train", ndim=2)
+    check_binary(train, "train")
+    check_tensor(test, "test", ndim=2)
+    check_binary(test, "test")
+    check_last_dim(test, "test", train.shape[1], "train")
+    a = check_nonnegative(pseudocount, "pseudocount")
+    m = (train.to(torch.float64).sum(0) + a) / (train.shape[0] + 2 * a)
+    t = test.to(torch.float64)
+    ll = t @ torch.log(m) + (1 - t) @ torch.log1p(-m)
+    return ll.mean()
+
+
+class RBM(nn.Module):
+    """A restricted Boltzmann machine with Bernoulli visible and hidden units.
+
+    Energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, eq. (7.1)); the parameters are
+    ``W`` (``[n_visible, n_hidden]``), ``b`` (visible biases, ``[n_visible]``) and ``c`` (hidden
+    biases, ``[n_hidden]``). Batches are rows: ``v`` is ``[B, n_visible]``, ``h`` is
+    ``[B, n_hidden]``.
+
+    Parameters
+    ----------
+    n_visible, n_hidden : int
+        Layer sizes (>= 1).
+    init_std : float
+        Standard deviation of the Gaussian initial weights (biases start at zero).
+    generator : torch.Generator, optional
+        Source of the initial weights (CPU generator).
+    dtype : torch.dtype
+        Floating dtype of the parameters.
+    device : torch.device or str, optional
+        Device of the parameters.
+
+    See chapter 7 (:ref:`chapter-rbm`).
+    """
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        init_std: float = 0.01,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        n_visible = check_int(n_visible, "n_visible", minimum=1)
+        n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
+        init_std = check_nonnegative(init_std, "init_std")
+        check_generator(generator)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        gen_device = "cpu" if generator is None else generator.device
+        w = torch.randn(n_visible, n_hidden, generator=generator, device=gen_device) * init_std
+        self.W = nn.Parameter(w.to(device=device, dtype=dtype))
+        self.b = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device))
+        self.c = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device))
+
+    # ------------------------------------------------------------------ basic quantities
+    @property
+    def n_visible(self) -> int:
+        """Number of visible units."""
+        return self.W.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden units."""
+        return self.W.shape[1]
+
+    def extra_repr(self) -> str:
+        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}"
+
+    def _check_v(self, v: Any, name: str = "v") -> torch.Tensor:
+        check_tensor(v, name, ndim=(1, 2))
+        check_last_dim(v, name, self.n_visible, "n_visible")
+        if v.device != self.W.device:
+            raise ValueError(f"{name} is on {v.device} but the RBM is on {self.W.device}")
+        if not v.is_floating_point():
+            v = v.to(self.W.dtype)
+        return v
+
+    def _check_h(self, h: Any, name: str = "h") -> torch.Tensor:
+        check_tensor(h, name, ndim=(1, 2))
+        check_last_dim(h, name, self.n_hidden, "n_hidden")
+        if h.device != self.W.device:
+            raise ValueError(f"{name} is on {h.device} but the RBM is on {self.W.device}")
+        if not h.is_floating_point():
+            h = h.to(self.W.dtype)
+        return h
+
+    def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Joint energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, eq. (7.1)).
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            ``[B, n_visible]`` (or ``[n_visible]``).
+        h : torch.Tensor
+            ``[B, n_hidden]`` (or ``[n_hidden]``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` (or 0-d).
+        """
+        v = self._check_v(v)
+        h = self._check_h(h)
+        W, b, c = self._params_as(v.dtype)
+        return -(v @ b) - (h @ c) - ((v @ W) * h).sum(-1)
+
+    def _params_as(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if dtype == self.W.dtype:
+            return self.W, self.b, self.c
+        return self.W.to(dtype), self.b.to(dtype), self.c.to(dtype)
+
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """Free energy ``F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j})`` (eq. (7.3)).
+
+        ``p(v) = exp(-F(v)) / Z``; differentiable with respect to the parameters and ``v``.
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            ``[B, n_visible]`` (or ``[n_visible]``); computed in ``v``'s floating dtype.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` (or 0-d).
+        """
+        v = self._check_v(v)
+        W, b, c = self._params_as(v.dtype)
+        return -(v @ b) - _softplus(v @ W + c).sum(-1)
+
+    def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
+        """Free energy of the hidden layer ``F(h) = -h^T c - sum_i softplus(b_i + W_{i,:} h)``.
+
+        The visible units summed out, so ``p(h) = exp(-F(h)) / Z`` (eq. (7.4)).
+
+        Parameters
+        ----------
+        h : torch.Tensor
+            ``[B, n_hidden]`` (or ``[n_hidden]``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` (or 0-d).
+        """
+        h = self._check_h(h)
+        W, b, c = self._params_as(h.dtype)
+        return -(h @ c) - _softplus(h @ W.T + b).sum(-1)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample_h(
+        self, v: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample the hidden layer given the visible one (eq. (7.5)).
+
+        ``p(h_j = 1 | v) = sigmoid(c_j + v^T W_{:, j})``, independently over ``j``.
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            ``[B, n_visible]`` (or ``[n_visible]``).
+        generator : torch.Generator, optional
+            Source of randomness (on ``v``'s device).
+
+        Returns
+        -------
+        probabilities, samples : torch.Tensor
+            Both ``[B, n_hidden]``; samples in {0, 1}.
+        """
+        v = self._check_v(v)
+        check_generator(generator, device=v.device)
+        W, _, c = self._params_as(v.dtype)
+        p = torch.sigmoid(v @ W + c)
+        return p, _bernoulli(p, generator)
+
+    @torch.no_grad()
+    def sample_v(
+        self, h: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample the visible layer given the hidden one (eq. (7.5)).
+
+        ``p(v_i = 1 | h) = sigmoid(b_i + W_{i, :} h)``, independently over ``i``.
+
+        Parameters
+        ----------
+        h : torch.Tensor
+            ``[B, n_hidden]`` (or ``[n_hidden]``).
+        generator : torch.Generator, optional
+            Source of randomness (on ``h``'s device).
+
+        Returns
+        -------
+        probabilities, samples : torch.Tensor
+            Both ``[B, n_visible]``; samples in {0, 1}.
+        """
+        h = self._check_h(h)
+        check_generator(generator, device=h.device)
+        W, b, _ = self._params_as(h.dtype)
+        p = torch.sigmoid(h @ W.T + b)
+        return p, _bernoulli(p, generator)
+
+    @torch.no_grad()
+    def gibbs(
+        self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Run ``k`` steps of block Gibbs sampling ``v -> h -> v'`` (chapter 7, eq. (7.5)).
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            ``[B, n_visible]`` start states (binary).
+        k : int
+            Number of full steps (>= 0).
+        generator : torch.Generator, optional
+            Source of randomness.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, n_visible]`` visible samples after ``k`` steps.
+        """
+        v = self._check_v(v)
+        k = check_int(k, "k", minimum=0)
+        check_generator(generator, device=v.device)
+        W, b, c = self._params_as(v.dtype)
+        for _ in range(k):
+            h = _bernoulli(torch.sigmoid(v @ W + c), generator)
+            v = _bernoulli(torch.sigmoid(h @ W.T + b), generator)
+        return v
+
+    # ------------------------------------------------------------------ exact quantities
+    def _check_exact(self, what: str) -> None:
+        n = min(self.n_visible, self.n_hidden)
+        if n > MAX_EXACT_UNITS:
+            raise ValueError(
+                f"{what} enumerates the smaller layer (2**{n} states); that is feasible only "
+                f"up to {MAX_EXACT_UNITS} units: use log_partition_ais instead"
+            )
+
+    def _enumeration_chunks(self, chunk_size: int):
+        """Yield ``(states, neg_free_energy)`` over all states of the smaller layer (float64).
+
+        When the hidden layer is the smaller one the states are hidden vectors and the
+        free energy is the hidden one (eq. (7.4)); otherwise visible vectors and eq. (7.3).
+        """
+        W = self.W.detach().to(torch.float64)
+        b = self.b.detach().to(torch.float64)
+        c = self.c.detach().to(torch.float64)
+        over_hidden = self.n_hidden <= self.n_visible
+        n = self.n_hidden if over_hidden else self.n_visible
+        total = 2**n
+        for start in range(0, total, chunk_size):
+            s = enumerate_states(n, start, min(total, start + chunk_size), device=W.device)
+            if over_hidden:
+                neg_f = s @ c + _softplus(s @ W.T + b).sum(-1)
+            else:
+                neg_f = s @ b + _softplus(s @ W + c).sum(-1)
+            yield s, neg_f
+
+    @torch.no_grad()
+    def log_partition_exact(self, chunk_size: int = 2**16) -> torch.Tensor:
+        """Exact ``log Z`` by enumerating the smaller layer and summing the other out.
+
+        With ``n_h <= n_v``, ``log Z = logsumexp_h [h^T c + sum_i softplus(b_i + W_{i,:} h)]``
+        over all ``2**n_h`` hidden vectors (chapter 7, eq. (7.7)); otherwise the same over the
+        ``2**n_v`` visible vectors with the free energy (7.3). Computed in float64 in chunks.
+
+        Parameters
+        ----------
+        chunk_size : int
+            Number of states per chunk (memory ``chunk_size * max(n_v, n_h)``).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d float64 tensor on the model's device.
+
+        Raises
+        ------
+        ValueError
+            If the smaller layer has more than ``MAX_EXACT_UNITS`` (25) units.
+        """
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        self._check_exact("log_partition_exact")
+        parts = [torch.logsumexp(neg_f, 0) for _, neg_f in self._enumeration_chunks(chunk_size)]
+        return torch.logsumexp(torch.stack(parts), 0)
+
+    @torch.no_grad()
+    def model_expectations_exact(
+        self, chunk_size: int = 2**16
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Exact model expectations ``E[v h^T]``, ``E[v]``, ``E[h]`` by enumeration (eq. (7.9)).
+
+        These are the negative-phase statistics of the log-likelihood gradient. Summing the
+        larger layer out analytically, e.g. over hidden states,
+        ``E[v_i h_j] = sum_h p(h) h_j sigmoid(b_i + W_{i,:} h)``.
+
+        Returns
+        -------
+        vh, v, h : torch.Tensor
+            float64, shapes ``[n_visible, n_hidden]``, ``[n_visible]``, ``[n_hidden]``.
+        """
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        self._check_exact("model_expectations_exact")
+        log_z = self.log_partition_exact(chunk_size)
+        W = self.W.detach().to(torch.float64)
+        b = self.b.detach().to(torch.float64)
+        c = self.c.detach().to(torch.float64)
+        over_hidden = self.n_hidden <= self.n_visible
+        vh = torch.zeros_like(W)
+        ev = torch.zeros_like(b)
+        eh = torch.zeros_like(c)
+        for s, neg_f in self._enumeration_chunks(chunk_size):
+            p = torch.exp(neg_f - log_z)  # [S] probabilities of the enumerated states
+            if over_hidden:
+                pv = torch.sigmoid(s @ W.T + b)  # [S, n_v] = E[v | h]
+                vh += (pv * p[:, None]).T @ s
+                ev += p @ pv
+                eh += p @ s
+            else:
+                ph = torch.sigmoid(s @ W + c)  # [S, n_h] = E[h | v]
+                vh += (s * p[:, None]).T @ ph
+                ev += p @ s
+                eh += p @ ph
+        return vh, ev, eh
+
+    @torch.no_grad()
+    def probabilities_exact(self) -> torch.Tensor:
+        """Exact ``p(v)`` of all visible vectors, ordered as the rows of :func:`enumerate_states`.
+
+        Only for ``n_visible <= 20``. Returns a float64 tensor of shape ``[2**n_visible]``.
+        """
+        if self.n_visible > 20:
+            raise ValueError(f"probabilities_exact needs n_visible <= 20, got {self.n_visible}")
+        v = enumerate_states(self.n_visible, device=self.W.device)
+        return torch.exp(-self.free_energy(v) - self.log_partition_exact())
+
+    def _reduce(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
+        check_choice(reduction, "reduction", ("mean", "sum", "none"))
+        if reduction == "mean":
+            return x.mean()
+        if reduction == "sum":
+            return x.sum()
+        return x
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        data: torch.Tensor,
+        log_z: torch.Tensor | float | None = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
+        """Log-likelihood ``log p(v) = -F(v) - log Z`` of binary rows (chapter 7, eq. (7.6)).
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            ``[B, n_visible]`` binary rows.
+        log_z : tensor or float, optional
+            The log partition function; default :meth:`log_partition_exact` (small models).
+            Pass an AIS estimate for large models (the ``(log_z, stderr)`` pair returned by
+            :meth:`log_partition_ais` is accepted as is).
+        reduction : {"mean", "sum", "none"}
+            Average over rows (default), sum, or the ``[B]`` per-row values.
+
+        Returns
+        -------
+        torch.Tensor
+            float64; 0-d, or ``[B]`` with ``reduction="none"``.
+        """
+        data = self._check_v(data, "data")
+        check_binary(data, "data")
+        if isinstance(log_z, tuple) and len(log_z) == 2:
+            log_z = log_z[0]  # the (estimate, stderr) pair of log_partition_ais
+        if log_z is None:
+            log_z = self.log_partition_exact()
+        elif isinstance(log_z, torch.Tensor):
+            check_tensor(log_z, "log_z")
+            if log_z.numel() != 1:
+                raise ValueError(f"log_z must be a scalar, got shape {tuple(log_z.shape)}")
+            log_z = log_z.detach().reshape(()).to(device=data.device, dtype=torch.float64)
+        else:
+            from ._validation import _as_real
+
+            log_z = _as_real(log_z, "log_z")
+        ll = -self.free_energy(data.to(torch.float64)) - log_z
+        return self._reduce(ll, reduction)
+
+    @torch.no_grad()
+    def pseudo_likelihood(
+        self, data: torch.Tensor, reduction: str = "mean", chunk_elements: int = 2**24
+    ) -> torch.Tensor:
+        """Exact log pseudo-likelihood ``sum_i log p(v_i | v_{-i})`` over all bits (eq. (7.15)).
+
+        Each conditional follows from a free-energy difference,
+        ``log p(v_i | v_{-i}) = log sigmoid(F(v^{(i)}) - F(v))`` with ``v^{(i)}`` equal to ``v``
+        with bit ``i`` flipped. All ``n_visible`` flips are evaluated (no one-bit random
+        estimate), vectorised as ``[B, n_v, n_h]`` blocks of at most ``chunk_elements`` entries.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            ``[B, n_visible]`` binary rows.
+        reduction : {"mean", "sum", "none"}
+            Average over rows (default), sum, or the ``[B]`` per-row values.
+        chunk_elements : int
+            Memory bound of one block.
+
+        Returns
+        -------
+        torch.Tensor
+            float64; 0-d, or ``[B]`` with ``reduction="none"``.
+        """
+        data = self._check_v(data, "data")
+        check_binary(data, "data")
+        chunk_elements = check_int(chunk_elements, "chunk_elements", minimum=1)
+        v = data.to(torch.float64)
+        if v.dim() == 1:
+            v = v[None]
+        W = self.W.detach().to(torch.float64)
+        b = self.b.detach().to(torch.float64)
+        c = self.c.detach().to(torch.float64)
+        rows = max(1, chunk_elements // (self.n_visible * self.n_hidden))
+        out = []
+        for s in range(0, v.shape[0], rows):
+            vb = v[s : s + rows]  # [B, n_v]
+            a = vb @ W + c  # [B, n_h] hidden pre-activations
+            delta = 1.0 - 2.0 * vb  # [B, n_v] change of each bit when flipped
+            a_flip = a[:, None, :] + delta[:, :, None] * W[None]  # [B, n_v, n_h]
+            # F(v^(i)) - F(v) = -delta_i b_i - sum_j [softplus(a_flip) - softplus(a)]
+            df = -delta * b - (_softplus(a_flip) - _softplus(a)[:, None, :]).sum(-1)
+            out.append(F.logsigmoid(df).sum(-1))
+        pl = torch.cat(out)
+        if data.dim() == 1:
+            pl = pl[0]
+        return self._reduce(pl, reduction)
+
+    # ------------------------------------------------------------------ AIS
+    @torch.no_grad()
+    def ais_log_weights(
+        self,
+        n_chains: int = 100,
+        n_betas: int = 10_000,
+        generator: torch.Generator | None = None,
+        base_data: torch.Tensor | None = None,
+        betas: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log importance weights of annealed importance sampling (chapter 7, eqs. (7.12)-(7.13)).
+
+        The path runs from a base-rate model A (``W = 0``, ``c = 0``, visible biases ``b_A``)
+        to this model B through the unnormalised marginals
+        ``p*_k(v) = exp((1 - beta_k) v^T b_A + beta_k v^T b) prod_j (1 + exp(beta_k (c_j +
+        v^T W_{:, j})))``, with one block-Gibbs transition at each ``beta_k``
+        (Salakhutdinov and Murray 2008). ``Z_A = 2**n_h prod_i (1 + exp(b_A,i))``.
+
+        Parameters
+        ----------
+        n_chains : int
+            Number of independent AIS runs.
+        n_betas : int
+            Number of inverse temperatures (>= 2), linear from 0 to 1 unless ``betas``.
+        generator : torch.Generator, optional
+            Source of randomness (on the model's device).
+        base_data : torch.Tensor, optional
+            ``[N, n_visible]`` binary rows; ``b_A`` is the smoothed log-odds of their column
+            means (the base-rate model). Default ``b_A = 0``.
+        betas : torch.Tensor, optional
+            Increasing schedule from 0 to 1, overriding ``n_betas``.
+
+        Returns
+        -------
+        log_w : torch.Tensor
+            ``[n_chains]`` float64 log weights; ``log Z_B`` is estimated by
+            ``log_z_a + log mean exp(log_w)``.
+        log_z_a : torch.Tensor
+            0-d float64, the exact log partition function of the base model.
+        """
+        n_chains = check_int(n_chains, "n_chains", minimum=1)
+        device = self.W.device
+        check_generator(generator, device=device)
+        if betas is None:
+            n_betas = check_int(n_betas, "n_betas", minimum=2)
+            betas = torch.linspace(0.0, 1.0, n_betas, dtype=torch.float64, device=device)
+        else:
+            check_tensor(betas, "betas", ndim=1)
+            betas = betas.to(device=device, dtype=torch.float64)
+            ok = (
+                betas.numel() >= 2
+                and float(betas[0]) == 0.0
+                and float(betas[-1]) == 1.0
+                and bool((betas[1:] >= betas[:-1]).all())
+            )
+            if not ok:
+                raise ValueError("betas must be a non-decreasing schedule from 0.0 to 1.0")
+        W = self.W.detach().to(torch.float64)
+        b = self.b.detach().to(torch.float64)
+        c = self.c.detach().to(torch.float64)
+        if base_data is None:
+            b_a = torch.zeros_like(b)
+        else:
+            base_data = self._check_v(base_data, "base_data")
+            check_binary(base_data, "base_data")
+            bd = base_data.to(torch.float64).reshape(-1, self.n_visible)
+            m = (bd.sum(0) + 1.0) / (bd.shape[0] + 2.0)
+            b_a = torch.log(m) - torch.log1p(-m)
+        log_z_a = self.n_hidden * math.log(2.0) + _softplus(b_a).sum()
+        # v ~ p_0 exactly (independent Bernoulli with logits b_a)
+        v = _bernoulli(torch.sigmoid(b_a).expand(n_chains, -1).contiguous(), generator)
+        log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
+        vb_a = v @ b_a
+        vb = v @ b
+        a = v @ W + c  # [n_chains, n_h]
+        beta_prev = 0.0
+        for beta in betas[1:].tolist():
+            # log p*_k(v) - log p*_{k-1}(v) at the current state
+            log_w += (beta - beta_prev) * (vb - vb_a) + (
+                _softplus(beta * a) - _softplus(beta_prev * a)
+            ).sum(-1)
+            # one Gibbs transition leaving p_k invariant
+            h = _bernoulli(torch.sigmoid(beta * a), generator)
+            v = _bernoulli(torch.sigmoid((1.0 - beta) * b_a + beta * (h @ W.T + b)), generator)
+            vb_a = v @ b_a
+            vb = v @ b
+            a = v @ W + c
+            beta_prev = beta
+        return log_w, log_z_a
+
+    @torch.no_grad()
+    def log_partition_ais(
+        self,
+        n_chains: int = 100,
+        n_betas: int = 10_000,
+        generator: torch.Generator | None = None,
+        base_data: torch.Tensor | None = None,
+        betas: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Estimate ``log Z`` by annealed importance sampling, with a standard error.
+
+        ``log Z ~ log Z_A + log mean_r w_r`` (chapter 7, eq. (7.14)); the standard error is the
+        delta-method value ``std(w) / (sqrt(R) mean(w))`` for ``R = n_chains`` runs. The
+        estimate of ``Z`` is unbiased, that of ``log Z`` slightly low on average (Jensen).
+        See :meth:`ais_log_weights` for the annealing path and parameters.
+
+        Returns
+        -------
+        log_z, stderr : torch.Tensor
+            0-d float64 tensors.
+        """
+        log_w, log_z_a = self.ais_log_weights(n_chains, n_betas, generator, base_data, betas)
+        n = log_w.numel()
+        log_mean = torch.logsumexp(log_w, 0) - math.log(n)
+        r = torch.exp(log_w - log_w.max())
+        if n > 1:
+            stderr = r.std(unbiased=True) / (math.sqrt(n) * r.mean())
+        else:
+            stderr = torch.tensor(float("inf"), dtype=torch.float64, device=log_w.device)
+        return log_z_a + log_mean, stderr
+
+    # ------------------------------------------------------------------ gradients
+    @torch.no_grad()
+    def log_likelihood_gradient(
+        self,
+        data: torch.Tensor,
+        method: str = "exact",
+        k: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Gradient of the average log-likelihood of ``data``, exact or by CD-k (eq. (7.9)).
+
+        ``dL/dW = <v h^T>_data - <v h^T>_model`` with ``<.>_data`` the average over the rows
+        using ``p(h | v)``, and likewise ``<v>`` for ``b`` and ``<h>`` for ``c``. With
+        ``method="exact"`` the model term is enumerated (:meth:`model_expectations_exact`);
+        with ``"cd"`` it is the CD-k estimate (eq. (7.10)): ``v_0 = data``, ``h_0 ~ p(h | v_0)``,
+        ``k`` block-Gibbs steps to ``v_k``, and the model term ``v_k p(h | v_k)^T`` averaged
+        over rows. The random numbers are drawn in the same order as one full-batch CD update
+        of :meth:`fit`.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            ``[B, n_visible]`` binary rows.
+        method : {"exact", "cd"}
+            Exact model term or the CD-k estimate.
+        k : int
+            Gibbs steps for ``"cd"``.
+        generator : torch.Generator, optional
+            Source of randomness for ``"cd"``.
+
+        Returns
+        -------
+        dict
+            ``{"W": [n_visible, n_hidden], "b": [n_visible], "c": [n_hidden]}``, float64 for
+            ``"exact"``, the model's dtype for ``"cd"``.
+        """
+        data = self._check_v(data, "data")
+        check_tensor(data, "data", ndim=2)
+        check_binary(data, "data")
+        method = check_choice(method, "method", ("exact", "cd"))
+        k = check_int(k, "k", minimum=1)
+        check_generator(generator, device=data.device)
+        if method == "exact":
+            self._check_exact('log_likelihood_gradient(method="exact")')
+            v0 = data.to(torch.float64)
+            W, b, c = (p.detach().to(torch.float64) for p in (self.W, self.b, self.c))
+            ph0 = torch.sigmoid(v0 @ W + c)
+            evh, ev, eh = self.model_expectations_exact()
+            m = v0.shape[0]
+            return {"W": v0.T @ ph0 / m - evh, "b": v0.mean(0) - ev, "c": ph0.mean(0) - eh}
+        v0 = data.to(self.W.dtype)
+        W, b, c = self.W.detach(), self.b.detach(), self.c.detach()
+        ph0 = torch.sigmoid(v0 @ W + c)
+        h = _bernoulli(ph0, generator)
+        for step in range(k):
+            vk = _bernoulli(torch.sigmoid(h @ W.T + b), generator)
+            phk = torch.sigmoid(vk @ W + c)
+            if step < k - 1:
+                h = _bernoulli(phk, generator)
+        m = v0.shape[0]
+        return {
+            "W": (v0.T @ ph0 - vk.T @ phk) / m,
+            "b": (v0 - vk).mean(0),
+            "c": (ph0 - phk).mean(0),
+        }
+
+    # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def init_visible_bias(self, data: torch.Tensor) -> RBM:
+        """Set ``b_i = log(m_i / (1 - m_i))`` with smoothed data means ``m_i`` (chapter 7).
+
+        With ``W = 0`` this makes the model the independent-pixel fit of the data; it is the
+        usual starting point of training. ``m_i = (sum_n v_ni + 1) / (N + 2)``.
+        """
+        data = self._check_v(data, "data")
+        check_binary(data, "data")
+        d = data.reshape(-1, self.n_visible).to(torch.float64)
+        m = (d.sum(0) + 1.0) / (d.shape[0] + 2.0)
+        self.b.copy_((torch.log(m) - torch.log1p(-m)).to(self.b.dtype))
+        return self
+
+    def fit(
+        self,
+        data: torch.Tensor,
+        method: str = "cd",
+        k: int = 1,
+        epochs: int = 10,
+        lr: float = 0.05,
+        batch_size: int = 100,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        generator: torch.Generator | None = None,
+        *,
+        lr_schedule: str = "constant",
+        init_visible_bias: bool = True,
+        n_chains: int | None = None,
+        shuffle: bool = True,
+        monitor: torch.Tensor | None = None,
+        monitor_every: int = 1,
+        callback: Callable[[RBM, int], Any] | None = None,
+        track_error: bool = True,
+        progress_bar: bool | None = None,
+    ) -> dict[str, list[float]]:
+        """Train by contrastive divergence, persistent CD, or the exact gradient (chapter 7).
+
+        Each update moves the parameters along the log-likelihood gradient (eq. (7.9))
+        ``dL/dW = E_data[v h^T] - E_model[v h^T]`` (and likewise ``v`` for ``b``, ``h`` for
+        ``c``), with the data term using ``p(h | v)`` and the model term estimated
+
+        * ``"cd"``: from ``k`` Gibbs steps started at the minibatch (CD-k, eq. (7.10));
+        * ``"pcd"``: from ``k`` Gibbs steps of ``n_chains`` persistent chains (PCD, eq. (7.11));
+          the chain state is the hidden layer, so PCD-1 costs two matrix products;
+        * ``"exact"``: by enumeration (:meth:`model_expectations_exact`; tiny models only).
+
+        Updates use classical momentum ``u <- momentum u + lr_t (g - weight_decay W)``,
+        ``theta <- theta + u`` (weight decay only on ``W``).
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            ``[N, n_visible]`` binary training rows on the model's device.
+        method : {"cd", "pcd", "exact"}
+            Estimator of the model term.
+        k : int
+            Gibbs steps per update (>= 1; ignored by ``"exact"``).
+        epochs : int
+            Passes over the data.
+        lr : float
+            Learning rate (the gradient is a mean over the minibatch).
+        batch_size : int
+            Minibatch size.
+        momentum : float in [0, 1)
+            Momentum coefficient.
+        weight_decay : float
+            L2 penalty coefficient on ``W``.
+        generator : torch.Generator, optional
+            Source of all randomness (shuffling and sampling).
+        lr_schedule : {"constant", "linear"}
+            ``"linear"`` decays the learning rate linearly to zero over the run.
+        init_visible_bias : bool
+            Start from ``b`` = data log-odds (:meth:`init_visible_bias`).
+        n_chains : int, optional
+            Number of persistent chains for ``"pcd"`` (default ``batch_size``).
+        shuffle : bool
+            Reshuffle the rows every epoch.
+        monitor : torch.Tensor, optional
+            Binary rows whose exact average log-likelihood is recorded every
+            ``monitor_every`` epochs (needs an enumerable model).
+        monitor_every : int
+            Epochs between monitor evaluations.
+        callback : callable ``(model, epoch) -> dict or None``, optional
+            Called after every epoch; the items of a returned dict are appended to the history.
+        track_error : bool
+            Record the reconstruction error (a few extra operations per update).
+        progress_bar : bool, optional
+            Force the ``tqdm`` bar on or off (default: off under ``CI``/``EBMLIB_STATIC`` or
+            without a terminal/notebook).
+
+        Returns
+        -------
+        dict of lists
+            ``"epoch"``, ``"time"`` (cumulative training seconds, monitoring excluded),
+            ``"lr"``, ``"reconstruction_error"`` (mean squared error of the one-step
+            reconstruction of the data), ``"log_likelihood"`` (when ``monitor`` is given),
+            plus whatever ``callback`` returns.
+        """
+        data = self._check_v(data, "data")
+        check_tensor(data, "data", ndim=2)
+        check_binary(data, "data")
+        method = check_choice(method, "method", ("cd", "pcd", "exact"))
+        k = check_int(k, "k", minimum=1)
+        epochs = check_int(epochs, "epochs", minimum=0)
+        lr = check_positive(lr, "lr")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        momentum = check_probability(momentum, "momentum")
+        if momentum >= 1.0:
+            raise ValueError(f"momentum must be < 1, got {momentum}")
+        weight_decay = check_nonnegative(weight_decay, "weight_decay")
+        check_generator(generator, device=data.device)
+        lr_schedule = check_choice(lr_schedule, "lr_schedule", ("constant", "linear"))
+        n_chains = batch_size if n_chains is None else check_int(n_chains, "n_chains", minimum=1)
+        monitor_every = check_int(monitor_every, "monitor_every", minimum=1)
+        if monitor is not None:
+            monitor = self._check_v(monitor, "monitor")
+            check_binary(monitor, "monitor")
+            self._check_exact("fit(monitor=...)")
+        if method == "exact":
+            self._check_exact('fit(method="exact")')
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+
+        if init_visible_bias:
+            self.init_visible_bias(data)
+        x = data.to(self.W.dtype).contiguous()
+        n = x.shape[0]
+        bs = min(batch_size, n)
+        n_batches = math.ceil(n / bs)
+        total_updates = max(1, epochs * n_batches)
+        W, b, c = self.W.data, self.b.data, self.c.data
+        params = [W, b, c]
+        dW, db, dc = torch.zeros_like(W), torch.zeros_like(b), torch.zeros_like(c)
+        vel = [dW, db, dc]
+        nv, nh = self.n_visible, self.n_hidden
+        dt, dev = x.dtype, x.device
+        # preallocated buffers: the inner loop allocates nothing (fast on CPU and GPU)
+        nneg = n_chains if method == "pcd" else bs
+        v0_buf = torch.empty(bs, nv, dtype=dt, device=dev)
+        ph0_buf = torch.empty(bs, nh, dtype=dt, device=dev)
+        h_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
+        uh_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
+        pv_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
+        uv_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
+        vk_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
+        phk_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
+        ones = torch.ones(max(bs, nneg), dtype=dt, device=dev)
+        exact_states = None
+        if method == "exact" and min(nv, nh) <= 16:
+            # enumerate the smaller layer once; each update is then a few matrix products
+            exact_states = enumerate_states(min(nv, nh), dtype=torch.float64, device=dev)
+        if method == "pcd":
+            # persistent chains start from hidden samples of random data rows
+            idx = torch.randint(n, (n_chains,), generator=generator, device=dev)
+            h_buf.copy_(_bernoulli(torch.sigmoid(x[idx] @ W + c), generator))
+
+        history: dict[str, list[float]] = {
+            "epoch": [],
+            "time": [],
+            "lr": [],
+            "reconstruction_error": [],
+        }
+        if monitor is not None:
+            history["log_likelihood"] = []
+        elapsed = 0.0
+        update = 0
+        step_lr = lr
+        with torch.no_grad():
+            bar = progress(
+                range(1, epochs + 1),
+                desc=f"RBM {method}",
+                disable=None if progress_bar is None else not progress_bar,
+            )
+            for epoch in bar:
+                t0 = time.perf_counter()
+                order = torch.randperm(n, generator=generator, device=dev) if shuffle else None
+                err = torch.zeros((), dtype=dt, device=dev)
+                for i in range(n_batches):
+                    lo, hi = i * bs, min(n, (i + 1) * bs)
+                    m = hi - lo
+                    full = m == bs
+                    v0 = v0_buf if full else v0_buf[:m]
+                    if order is not None:
+                        torch.index_select(x, 0, order[lo:hi], out=v0)
+                    else:
+                        v0.copy_(x[lo:hi])
+                    ph0 = ph0_buf if full else ph0_buf[:m]
+                    if lr_schedule == "linear":
+                        step_lr = lr * (1.0 - update / total_updates)
+                    update += 1
+                    torch.addmm(c, v0, W, out=ph0).sigmoid_()  # p(h | v0), [m, n_h]
+                    if method == "exact":
+                        if exact_states is None:
+                            evh, ev, eh = self.model_expectations_exact()
+                        else:
+                            evh, ev, eh = _expectations_one_chunk(W, b, c, exact_states)
+                        if track_error:  # one-step reconstruction, for the error trace
+                            hr = _bernoulli(ph0, generator)
+                            err += F.mse_loss(
+                                torch.sigmoid(torch.addmm(b, hr, W.T)), v0, reduction="sum"
+                            )
+                        torch._foreach_mul_(vel, momentum)
+                        dW.addmm_(v0.T, ph0, alpha=step_lr / m).sub_(evh.to(dt), alpha=step_lr)
+                        db.add_(v0.mean(0) - ev.to(dt), alpha=step_lr)
+                        dc.add_(ph0.mean(0) - eh.to(dt), alpha=step_lr)
+                    else:
+                        if method == "cd":
+                            h = h_buf if full else h_buf[:m]
+                            uh, pv, uv = (
+                                (uh_buf, pv_buf, uv_buf)
+                                if full
+                                else (uh_buf[:m], pv_buf[:m], uv_buf[:m])
+                            )
+                            vk, phk = (vk_buf, phk_buf) if full else (vk_buf[:m], phk_buf[:m])
+                            torch.rand(uh.shape, generator=generator, out=uh)
+                            torch.lt(uh, ph0, out=h)
+                        else:
+                            h, uh, pv, uv, vk, phk = h_buf, uh_buf, pv_buf, uv_buf, vk_buf, phk_buf
+                        for step in range(k):
+                            torch.addmm(b, h, W.T, out=pv).sigmoid_()  # p(v | h)
+                            if step == 0 and method == "cd" and track_error:
+                                err += F.mse_loss(pv, v0, reduction="sum")
+                            torch.rand(uv.shape, generator=generator, out=uv)
+                            torch.lt(uv, pv, out=vk)
+                            torch.addmm(c, vk, W, out=phk).sigmoid_()  # p(h | v_k)
+                            if step < k - 1 or method == "pcd":
+                                torch.rand(uh.shape, generator=generator, out=uh)
+                                torch.lt(uh, phk, out=h)
+                        if method == "pcd" and track_error:
+                            hr = _bernoulli(ph0, generator)
+                            err += F.mse_loss(
+                                torch.sigmoid(torch.addmm(b, hr, W.T)), v0, reduction="sum"
+                            )
+                        mk = vk.shape[0]
+                        a_pos, a_neg = step_lr / m, -step_lr / mk
+                        if momentum > 0.0:
+                            torch._foreach_mul_(vel, momentum)
+                        else:
+                            for t in vel:
+                                t.zero_()
+                        dW.addmm_(v0.T, ph0, alpha=a_pos).addmm_(vk.T, phk, alpha=a_neg)
+                        db.addmv_(v0.T, ones[:m], alpha=a_pos).addmv_(vk.T, ones[:mk], alpha=a_neg)
+                        dc.addmv_(ph0.T, ones[:m], alpha=a_pos).addmv_(
+                            phk.T, ones[:mk], alpha=a_neg
+                        )
+                    if weight_decay > 0.0:
+                        dW.add_(W, alpha=-step_lr * weight_decay)
+                    torch._foreach_add_(params, vel)
+                if W.is_cuda:
+                    torch.cuda.synchronize(W.device)
+                elapsed += time.perf_counter() - t0
+                if not bool(torch.isfinite(W).all()):
+                    raise FloatingPointError(
+                        f"training diverged at epoch {epoch} (non-finite weights); "
+                        "lower lr or use momentum/weight decay"
+                    )
+                history["epoch"].append(epoch)
+                history["time"].append(elapsed)
+                history["lr"].append(step_lr)
+                history["reconstruction_error"].append(float(err) / n if track_error else math.nan)
+                if monitor is not None:
+                    if epoch % monitor_every == 0 or epoch == epochs:
+                        history["log_likelihood"].append(float(self.log_likelihood(monitor)))
+                    else:
+                        history["log_likelihood"].append(float("nan"))
+                if callback is not None:
+                    extra = callback(self, epoch)
+                    if isinstance(extra, dict):
+                        for key, val in extra.items():
+                            history.setdefault(key, []).append(val)
+        return history
+
+
+def _expectations_one_chunk(
+    W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, states: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact ``E[v h^T], E[v], E[h]`` given all states of the smaller layer (float64, eq. (7.9))."""
+    W, b, c = W.to(torch.float64), b.to(torch.float64), c.to(torch.float64)
+    if states.shape[1] == W.shape[1] and W.shape[1] <= W.shape[0]:  # states are hidden vectors
+        pre = torch.addmm(b, states, W.T)  # [S, n_v]
+        p = torch.softmax(states @ c + _softplus(pre).sum(-1), 0)
+        pv = torch.sigmoid(pre)
+        return (pv * p[:, None]).T @ states, p @ pv, p @ states
+    pre = torch.addmm(c, states, W)  # [S, n_h], states are visible vectors
+    p = torch.softmax(states @ b + _softplus(pre).sum(-1), 0)
+    ph = torch.sigmoid(pre)
+    return (states * p[:, None]).T @ ph, p @ states, p @ ph
+
+
+@torch.no_grad()
+def draw_gibbs_chain(
+    rbm: RBM,
+    k: int = 10,
+    n_chains: int = 16,
+    seed: int = 0,
+    shape: tuple[int, int] | None = None,
+    start: torch.Tensor | None = None,
+    ax: Any = None,
+):
+    """Show ``n_chains`` block-Gibbs chains of ``rbm`` after ``k`` steps (chapter 7 demo).
+
+    The chains start from uniform random noise (or ``start``) and each panel shows the
+    visible means ``p(v = 1 | h)`` reached after ``k`` steps, tiled into one image.
+
+    Parameters
+    ----------
+    rbm : RBM
+        The model.
+    k : int
+        Number of Gibbs steps (>= 0; with 0 the start states are shown).
+    n_chains : int
+        Number of chains (tiled in a near-square grid).
+    seed : int
+        Seed of the chains' generator.
+    shape : (int, int), optional
+        Image shape of a visible vector (default square).
+    start : torch.Tensor, optional
+        ``[n_chains, n_visible]`` binary start states.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"rbm must be an RBM, got {type(rbm).__name__}")
+    k = check_int(k, "k", minimum=0)
+    n_chains = check_int(n_chains, "n_chains", minimum=1)
+    seed = check_int(seed, "seed")
+    nv = rbm.n_visible
+    if shape is None:
+        side = math.isqrt(nv)
+        if side * side != nv:
+            raise ValueError(f"shape is needed: n_visible={nv} is not a square")
+        shape = (side, side)
+    if shape[0] * shape[1] != nv:
+        raise ValueError(f"shape {shape} does not hold n_visible={nv} pixels")
+    gen = torch.Generator(device=rbm.W.device).manual_seed(seed)
+    if start is None:
+        v = _bernoulli(torch.full((n_chains, nv), 0.5, device=rbm.W.device), gen)
+    else:
+        v = rbm._check_v(start, "start")
+        check_binary(v, "start")
+        v = v.reshape(-1, nv).to(rbm.W.dtype)
+        n_chains = v.shape[0]
+    means = v
+    if k > 0:
+        v = rbm.gibbs(v, k - 1, generator=gen)
+        _, h = rbm.sample_h(v, generator=gen)
+        means, _ = rbm.sample_v(h, generator=gen)
+    ncols = math.ceil(math.sqrt(n_chains))
+    nrows = math.ceil(n_chains / ncols)
+    r, q = shape
+    canvas = torch.ones(nrows * (r + 1) - 1, ncols * (q + 1) - 1) * float("nan")
+    for i in range(n_chains):
+        y, x = divmod(i, ncols)
+        canvas[y * (r + 1) : y * (r + 1) + r, x * (q + 1) : x * (q + 1) + q] = (
+            means[i].reshape(r, q).float().cpu()
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 3.2))
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+    ax.imshow(canvas.numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"k = {k} Gibbs steps")
+    return ax
