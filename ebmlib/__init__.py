@@ -12,7 +12,8 @@ they draw random numbers.
 
 from __future__ import annotations
 
-from . import attention_bm, boltzmann, data, dense, device, hopfield, modern, rbm, viz
+from . import attention, attention_bm, boltzmann, data, dense, device, hopfield, modern, rbm, viz
+from .attention import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_attention
 from .attention_bm import AttentionBM
 from .boltzmann import BoltzmannMachine
 from .data import bars_and_stripes, digits, glyphs, random_patterns
@@ -48,6 +49,11 @@ __all__ = [
     "BoltzmannMachine",
     "rbm",
     "RBM",
+    "attention",
+    "hopfield_attention",
+    "Hopfield",
+    "HopfieldPooling",
+    "HopfieldLayer",
     "attention_bm",
     "AttentionBM",
 ]

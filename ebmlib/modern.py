@@ -257,7 +257,9 @@ def _update_matmul(s: torch.Tensor, patterns: torch.Tensor, beta: float) -> torc
 
 
 def _update_sdpa(s: torch.Tensor, patterns: torch.Tensor, beta: float) -> torch.Tensor:
-    return F.scaled_dot_product_attention(s[None], patterns[None], patterns[None], scale=beta)[0]
+    # 4-D [batch, heads, length, dim] inputs take the fast kernels (2-D/3-D ones may not)
+    x = patterns[None, None]
+    return F.scaled_dot_product_attention(s[None, None], x, x, scale=beta)[0, 0]
 
 
 def _update_chunked(
