@@ -12,7 +12,19 @@ they draw random numbers.
 
 from __future__ import annotations
 
-from . import attention, attention_bm, boltzmann, data, dense, device, hopfield, modern, rbm, viz
+from . import (
+    attention,
+    attention_bm,
+    boltzmann,
+    data,
+    dense,
+    device,
+    hopfield,
+    ising,
+    modern,
+    rbm,
+    viz,
+)
 from .attention import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_attention
 from .attention_bm import AttentionBM
 from .boltzmann import BoltzmannMachine
@@ -20,6 +32,13 @@ from .data import bars_and_stripes, digits, glyphs, random_patterns
 from .dense import DenseAssociativeMemory
 from .device import default_device, describe_device, seed_everything
 from .hopfield import HopfieldNetwork, hebbian, overlap, pseudoinverse, storkey
+from .ising import (
+    IsingModel,
+    critical_temperature,
+    exact_enumeration,
+    onsager_energy,
+    onsager_magnetization,
+)
 from .rbm import RBM
 
 __version__ = "0.1.0"
@@ -36,6 +55,12 @@ __all__ = [
     "bars_and_stripes",
     "digits",
     "glyphs",
+    "ising",
+    "IsingModel",
+    "critical_temperature",
+    "onsager_energy",
+    "onsager_magnetization",
+    "exact_enumeration",
     "hopfield",
     "HopfieldNetwork",
     "hebbian",
