@@ -863,9 +863,9 @@ def draw_recall(
     """Demo: recall a letter from a corrupted cue in a dense memory of letters (chapter 3).
 
     Stores the glyphs of ``letters`` (``size x size`` pixels, +-1), flips a fraction
-    ``corruption`` of the pixels of letter ``target`` and runs :meth:`recall`. Draws, side by
-    side, the cue, the recalled state and the stored letter, with the overlap
-    ``m = xi^T x / d`` of the result in the title.
+    ``corruption`` of the pixels of letter ``target`` and runs
+    :meth:`DenseAssociativeMemory.recall`. Draws, side by side, the cue, the recalled state
+    and the stored letter, with the overlap ``m = xi^T x / d`` of the result in the title.
 
     Parameters
     ----------
