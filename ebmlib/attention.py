@@ -1136,8 +1136,9 @@ class HopfieldPooling(nn.Module):
     ----------
     d_model : int
         Feature dimension of the set members (stored patterns) and of the learned queries.
-    num_heads, beta, steps, key_dim, value_dim, projections, bias, normalize, dropout,
-    batch_first, out_projection, device, dtype :
+    num_heads, beta, steps, key_dim, value_dim :
+        As in :class:`Hopfield`.
+    projections, bias, normalize, dropout, batch_first, out_projection, device, dtype :
         As in :class:`Hopfield`.
     num_queries : int
         Number of learned query patterns.
@@ -1250,8 +1251,9 @@ class HopfieldLayer(nn.Module):
         Number of learned stored patterns.
     learn_values : bool
         Learn separate pattern projections (values) besides the stored patterns.
-    num_heads, beta, steps, key_dim, value_dim, projections, bias, normalize, dropout,
-    batch_first, out_projection, device, dtype :
+    num_heads, beta, steps, key_dim, value_dim :
+        As in :class:`Hopfield`.
+    projections, bias, normalize, dropout, batch_first, out_projection, device, dtype :
         As in :class:`Hopfield`.
     """
 

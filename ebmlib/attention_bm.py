@@ -402,7 +402,7 @@ class AttentionBM(nn.Module):
         RBM). Quantising does it exactly: binary vector ``v`` gets the probability that
         ``xi`` falls in the cell ``v + [-1/2, 1/2)^d``, renormalised over the ``2^d`` cells of
         binary vectors. For the mixture of isotropic Gaussians every cell probability factorises
-        over coordinates (chapter 8, eq. (8.12)):
+        over coordinates (chapter 8, eq. (8.14)):
 
         .. math::
 
@@ -616,7 +616,7 @@ class AttentionBM(nn.Module):
         """Maximise the exact quantised log-likelihood :meth:`log_prob_binary` of binary data.
 
         For binary data (digits) the continuous density is the wrong yardstick; this fits the
-        patterns to the exact discrete likelihood of eq. (8.12) by full-batch Adam on its
+        patterns to the exact discrete likelihood of eq. (8.14) by full-batch Adam on its
         autograd gradient. ``beta`` stays fixed.
 
         Parameters
@@ -674,7 +674,7 @@ def hopfield_log_partition(patterns: torch.Tensor, beta: float) -> torch.Tensor:
         Z = \sum_{s \in \{\pm1\}^d} \exp\Big(\frac{\beta}{2d}\sum_\mu (x_\mu^\top s)^2
             - \frac{\beta N}{2}\Big)
 
-    (chapter 8, eq. (8.13)). Feasible for ``d <= 20``.
+    (chapter 8, eq. (8.12)). Feasible for ``d <= 20``.
 
     Parameters
     ----------
@@ -703,7 +703,7 @@ def hopfield_log_partition(patterns: torch.Tensor, beta: float) -> torch.Tensor:
 def hubbard_stratonovich_log_partition(
     patterns: torch.Tensor, beta: float, n_quadrature: int = 40
 ) -> torch.Tensor:
-    r"""The same :math:`\log Z` computed as an RBM with Gaussian hidden units (eq. (8.14)).
+    r"""The same :math:`\log Z` computed as an RBM with Gaussian hidden units (eq. (8.13)).
 
     The Hubbard-Stratonovich identity
     :math:`e^{a^2/2} = \int \frac{dz}{\sqrt{2\pi}} e^{-z^2/2 + a z}` turns each squared overlap

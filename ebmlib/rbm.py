@@ -144,7 +144,7 @@ class RBM(nn.Module):
     Energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, eq. (7.1)); the parameters are
     ``W`` (``[n_visible, n_hidden]``), ``b`` (visible biases, ``[n_visible]``) and ``c`` (hidden
     biases, ``[n_hidden]``). Batches are rows: ``v`` is ``[B, n_visible]``, ``h`` is
-    ``[B, n_hidden]``.
+    ``[B, n_hidden]``. See chapter 7 (:ref:`chapter-rbm`).
 
     Parameters
     ----------
@@ -158,8 +158,6 @@ class RBM(nn.Module):
         Floating dtype of the parameters.
     device : torch.device or str, optional
         Device of the parameters.
-
-    See chapter 7 (:ref:`chapter-rbm`).
     """
 
     def __init__(

@@ -215,7 +215,7 @@ def test_cd_fit_also_recovers_the_means():
 
 @pytest.mark.parametrize("N, d, beta", [(1, 6, 0.5), (2, 8, 0.7), (3, 7, 1.2)])
 def test_hubbard_stratonovich_partition_functions_agree(N, d, beta):
-    """Checks eqs. (8.13)-(8.14): Hebbian Hopfield Z by enumeration equals the Gaussian-hidden
+    """Checks eqs. (8.12)-(8.13): Hebbian Hopfield Z by enumeration equals the Gaussian-hidden
     RBM Z by quadrature (Gauss-Hermite is exact to round-off for these smooth integrands)."""
     g = torch.Generator().manual_seed(N * 100 + d)
     x = torch.randint(0, 2, (N, d), generator=g).to(D64) * 2 - 1
@@ -225,7 +225,7 @@ def test_hubbard_stratonovich_partition_functions_agree(N, d, beta):
 
 
 def test_hopfield_log_partition_matches_hopfield_module_energy():
-    """Checks eq. (8.13) against the energy of chapter 2 when that module is available."""
+    """Checks eq. (8.12) against the energy of chapter 2 when that module is available."""
     hop = pytest.importorskip("ebmlib.hopfield")
     g = torch.Generator().manual_seed(3)
     x = torch.randint(0, 2, (2, 6), generator=g).to(D64) * 2 - 1
@@ -237,7 +237,7 @@ def test_hopfield_log_partition_matches_hopfield_module_energy():
 
 
 def test_log_prob_binary_is_normalised():
-    """Checks eq. (8.12): the quantised probabilities sum to 1 over all of {0, 1}^d."""
+    """Checks eq. (8.14): the quantised probabilities sum to 1 over all of {0, 1}^d."""
     bm = _machine(N=4, d=6, beta=2.5)
     codes = torch.arange(2**6)
     v = ((codes[:, None] >> torch.arange(6)) & 1).to(D64)
@@ -246,7 +246,7 @@ def test_log_prob_binary_is_normalised():
 
 
 def test_log_prob_binary_single_gaussian_closed_form():
-    """Checks eq. (8.12) for N = 1: P(v) = prod_j c_j(v_j) / prod_j (c_j(0) + c_j(1))."""
+    """Checks eq. (8.14) for N = 1: P(v) = prod_j c_j(v_j) / prod_j (c_j(0) + c_j(1))."""
     x = torch.tensor([[0.2, 0.9, 0.5]], dtype=D64)
     bm = AttentionBM(x, 3.0)
     s = math.sqrt(3.0)
@@ -329,7 +329,7 @@ def test_cuda_gibbs_and_mean_field():
 
 
 def test_fit_binary_raises_the_exact_discrete_likelihood():
-    """fit_binary ascends eq. (8.12); the quantised model stays normalised after training."""
+    """fit_binary ascends eq. (8.14); the quantised model stays normalised after training."""
     g = torch.Generator().manual_seed(12)
     data = (torch.rand(200, 6, generator=g, dtype=D64) < 0.3).to(D64)
     data[:100, :3] = 1.0  # a correlated block the mixture can pick up
