@@ -23,6 +23,7 @@ from . import (
     ising,
     modern,
     rbm,
+    rl,
     viz,
 )
 from .attention import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_attention
@@ -81,4 +82,5 @@ __all__ = [
     "HopfieldLayer",
     "attention_bm",
     "AttentionBM",
+    "rl",
 ]
