@@ -47,6 +47,7 @@ from ._validation import (
     check_same_device,
     check_tensor,
 )
+from .rbm import enumerate_states
 from .utils import progress
 
 __all__ = [
@@ -693,8 +694,7 @@ def hopfield_log_partition(patterns: torch.Tensor, beta: float) -> torch.Tensor:
     if d > 20:
         raise ValueError(f"patterns must have d <= 20 for exact enumeration, got d = {d}")
     x = patterns.to(torch.float64)
-    codes = torch.arange(2**d, device=x.device)
-    states = ((codes[:, None] >> torch.arange(d, device=x.device)) & 1).to(torch.float64) * 2 - 1
+    states = enumerate_states(d, dtype=torch.float64, device=x.device) * 2 - 1  # [2^d, d]
     overlaps = states @ x.T  # [2^d, N]
     log_terms = beta / (2 * d) * (overlaps**2).sum(-1) - beta * n / 2
     return torch.logsumexp(log_terms, dim=0)
