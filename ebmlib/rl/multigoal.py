@@ -1,0 +1,201 @@
+r"""The multi-goal point-mass task (chapter 11), after Haarnoja et al. (2017).
+
+A point in the plane starts near the origin and moves by its action
+:math:`a \in [-1, 1]^2` each step; four goals sit at :math:`(\pm 5, 0)` and :math:`(0, \pm 5)`.
+The reward is
+
+.. math::
+
+    r = -c_a \lVert a\rVert^2 - c_d \min_g \lVert p' - g\rVert + R_{\text{goal}}\,[\text{goal}],
+
+and an episode ends when the point comes within ``goal_radius`` of a goal (terminated) or after
+``horizon`` steps (truncated). The four goals are equally good by symmetry, so an optimal
+stochastic policy spreads over all of them while a greedy deterministic one commits to one.
+Registered with gymnasium as ``ebmlib/MultiGoal-v0``. See chapter 11
+(:ref:`chapter-energy-policies`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .._validation import check_int, check_positive
+
+__all__ = [
+    "MultiGoalEnv",
+    "GOALS",
+    "goal_reached",
+    "rollouts",
+    "draw_multigoal",
+    "draw_policy_samples",
+]
+
+GOALS = np.array([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]], dtype=np.float32)
+
+
+class MultiGoalEnv(gym.Env):
+    """2-D point mass with four goals (see the module docstring for the reward).
+
+    Parameters
+    ----------
+    horizon : int
+        Steps before truncation.
+    action_cost, distance_cost, goal_reward : float
+        :math:`c_a`, :math:`c_d`, :math:`R_{goal}`.
+    goal_radius : float
+        Distance at which a goal counts as reached.
+    start_noise : float
+        Standard deviation of the start position around the origin.
+    bound : float
+        Positions are clipped to ``[-bound, bound]^2``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        horizon: int = 30,
+        action_cost: float = 0.1,
+        distance_cost: float = 0.1,
+        goal_reward: float = 10.0,
+        goal_radius: float = 1.0,
+        start_noise: float = 0.1,
+        bound: float = 7.0,
+    ) -> None:
+        self.horizon = check_int(horizon, "horizon", minimum=1)
+        self.action_cost = float(action_cost)
+        self.distance_cost = float(distance_cost)
+        if self.action_cost < 0 or self.distance_cost < 0:
+            raise ValueError("action_cost and distance_cost must be >= 0")
+        self.goal_reward = float(goal_reward)
+        self.goal_radius = check_positive(goal_radius, "goal_radius")
+        self.start_noise = float(start_noise)
+        if self.start_noise < 0:
+            raise ValueError("start_noise must be >= 0")
+        self.bound = check_positive(bound, "bound")
+        self.observation_space = spaces.Box(-self.bound, self.bound, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._pos = np.zeros(2, dtype=np.float32)
+        self._t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._pos = (self.np_random.normal(size=2) * self.start_noise).astype(np.float32)
+        self._pos = np.clip(self._pos, -self.bound, self.bound)
+        self._t = 0
+        return self._pos.copy(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = np.asarray(action, dtype=np.float32).reshape(-1)
+        if a.shape != (2,) or not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be a finite array of shape (2,), got {action!r}")
+        a = np.clip(a, -1.0, 1.0)
+        self._pos = np.clip(self._pos + a, -self.bound, self.bound).astype(np.float32)
+        self._t += 1
+        dist = np.linalg.norm(GOALS - self._pos, axis=1)
+        k = int(dist.argmin())
+        terminated = bool(dist[k] <= self.goal_radius)
+        reward = -self.action_cost * float(a @ a) - self.distance_cost * float(dist[k])
+        if terminated:
+            reward += self.goal_reward
+        truncated = (not terminated) and self._t >= self.horizon
+        return self._pos.copy(), float(reward), terminated, bool(truncated), {"goal": k}
+
+
+def goal_reached(position: Any, goal_radius: float = 1.0) -> int:
+    """Index of the goal within ``goal_radius`` of ``position`` (``[2]``), or -1."""
+    p = np.asarray(position, dtype=np.float64).reshape(2)
+    dist = np.linalg.norm(GOALS - p, axis=1)
+    return int(dist.argmin()) if dist.min() <= goal_radius else -1
+
+
+def rollouts(
+    env: MultiGoalEnv, policy: Any, n: int, *, seed: int = 0
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Play ``n`` episodes with ``policy(obs) -> action``.
+
+    Returns the paths (each ``[T+1, 2]``) and the goal index reached by each (-1: none).
+    """
+    n = check_int(n, "n", minimum=1)
+    paths, goals = [], []
+    for i in range(n):
+        obs, _ = env.reset(seed=seed + i)
+        path = [obs]
+        while True:
+            obs, _, term, trunc, info = env.step(policy(obs))
+            path.append(obs)
+            if term or trunc:
+                break
+        paths.append(np.asarray(path))
+        goals.append(info["goal"] if term else -1)
+    return paths, np.asarray(goals)
+
+
+def draw_multigoal(
+    paths: list[np.ndarray], *, title: str | None = None, goal_radius: float = 1.0, ax: Any = None
+) -> Any:
+    """Draw trajectories of the multi-goal task with the four goals; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    for g in GOALS:
+        ax.add_patch(plt.Circle(tuple(g), goal_radius, color="tab:green", alpha=0.3))
+    for k, p in enumerate(paths):
+        ax.plot(
+            p[:, 0],
+            p[:, 1],
+            "-",
+            color="tab:blue",
+            alpha=0.5,
+            lw=1,
+            label="trajectories" if k == 0 else None,
+        )
+    ax.plot([], [], "o", color="tab:green", alpha=0.4, label="goals")
+    ax.set_xlim(-7, 7)
+    ax.set_ylim(-7, 7)
+    ax.set_aspect("equal")
+    ax.set_xlabel("position $p_1$")
+    ax.set_ylabel("position $p_2$")
+    ax.legend(loc="upper right", fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def draw_policy_samples(
+    agent: Any, alpha: float = 0.3, n: int = 20, seed: int = 0, ax: Any = None
+) -> Any:
+    r"""Demo: ``n`` episodes from the origin with actions drawn from ``exp(Q/alpha)``.
+
+    ``agent`` is a trained continuous-action :class:`~ebmlib.rl.energy_agents.HopfieldQ` or
+    :class:`~ebmlib.rl.energy_agents.SoftQ`; ``alpha`` is the sampling temperature (eq. (11.1)).
+    The title counts the episodes that reached each goal. Returns the axes.
+    """
+    import torch
+
+    alpha = check_positive(alpha, "alpha")
+    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    env = MultiGoalEnv(start_noise=0.0)
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return agent._from_unit(agent.sample_actions(obs, 1, alpha=alpha, generator=g)[0])
+
+    paths, goals = rollouts(env, policy, n, seed=seed)
+    counts = np.bincount(goals[goals >= 0], minlength=4)
+    title = rf"$\alpha$ = {alpha:g}: goals " + "/".join(str(c) for c in counts)
+    return draw_multigoal(paths, title=title, ax=ax)
+
+
+def _register() -> None:
+    if "ebmlib/MultiGoal-v0" not in gym.registry:
+        gym.register(id="ebmlib/MultiGoal-v0", entry_point="ebmlib.rl.multigoal:MultiGoalEnv")
+
+
+_register()

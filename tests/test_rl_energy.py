@@ -1,0 +1,455 @@
+"""Tests of chapter 11: Langevin sampling, deep energy models, HopfieldQ/SoftQ, MultiGoalEnv."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ebmlib import modern
+from ebmlib.attention_bm import AttentionBM
+from ebmlib.rl.energy_agents import HopfieldQ, HopfieldQNet, SoftQ, train_steps
+from ebmlib.rl.models import (
+    DeepEnergyModel,
+    grid,
+    langevin_sample,
+    ring_mixture,
+    ring_mixture_log_density,
+)
+from ebmlib.rl.multigoal import GOALS, MultiGoalEnv, draw_policy_samples, goal_reached, rollouts
+
+
+def ks_statistic(samples: np.ndarray, cdf) -> float:
+    """Kolmogorov-Smirnov distance between the empirical CDF of ``samples`` and ``cdf``."""
+    x = np.sort(samples)
+    n = len(x)
+    f = cdf(x)
+    return float(max((np.arange(1, n + 1) / n - f).max(), (f - np.arange(n) / n).max()))
+
+
+# 1% critical value of the one-sample KS test: 1.63 / sqrt(n)
+def ks_crit(n: int) -> float:
+    return 1.63 / math.sqrt(n)
+
+
+def _mixture_1d_cdf(x):
+    from math import erf
+
+    phi = np.vectorize(lambda z: 0.5 * (1 + erf(z / math.sqrt(2))))
+    return 0.3 * phi((x + 1.5) / 0.5) + 0.7 * phi((x - 1.0) / 0.7)
+
+
+def _mixture_1d_energy(x: torch.Tensor) -> torch.Tensor:
+    a = math.log(0.3) - 0.5 * ((x[:, 0] + 1.5) / 0.5) ** 2 - math.log(0.5)
+    b = math.log(0.7) - 0.5 * ((x[:, 0] - 1.0) / 0.7) ** 2 - math.log(0.7)
+    return -torch.logaddexp(a, b)
+
+
+# --------------------------------------------------------------------------- Langevin / MALA
+def test_mala_matches_1d_mixture():
+    """Checks eq. (11.4): MALA leaves p ~ exp(-E) invariant (1-D two-component mixture, KS)."""
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    x0 = torch.randn(n, 1, generator=g, dtype=torch.float64) * 2
+    x = langevin_sample(_mixture_1d_energy, x0, 0.2, 300, g, metropolis=True)
+    assert ks_statistic(x[:, 0].numpy(), _mixture_1d_cdf) < ks_crit(n)
+
+
+def test_mala_matches_2d_gaussian_moments():
+    """Checks eq. (11.4) on a correlated 2-D Gaussian: mean 0, covariance Sigma (4 s.e.)."""
+    g = torch.Generator().manual_seed(1)
+    cov = torch.tensor([[1.0, 0.8], [0.8, 1.5]], dtype=torch.float64)
+    prec = torch.linalg.inv(cov)
+    n = 4000
+    x0 = torch.randn(n, 2, generator=g, dtype=torch.float64) * 3
+
+    def energy(x):
+        return 0.5 * ((x @ prec) * x).sum(-1)
+
+    x, rate = langevin_sample(energy, x0, 0.3, 200, g, metropolis=True, return_acceptance=True)
+    assert 0.2 < rate <= 1.0
+    se_mean = torch.sqrt(torch.diag(cov) / n)
+    assert (x.mean(0).abs() < 4 * se_mean).all()
+    emp = torch.cov(x.T)
+    # s.e. of a sample covariance entry: sqrt((S_ii S_jj + S_ij^2) / n)
+    se_cov = torch.sqrt((torch.outer(torch.diag(cov), torch.diag(cov)) + cov**2) / n)
+    assert ((emp - cov).abs() < 4 * se_cov).all()
+
+
+def test_mala_with_bounds_is_uniform_for_flat_energy():
+    """Checks eq. (11.4) restricted to a box: a flat energy on [-1, 1] gives the uniform law."""
+    g = torch.Generator().manual_seed(2)
+    n = 3000
+    x0 = torch.zeros(n, 1, dtype=torch.float64)
+    x = langevin_sample(lambda z: 0.0 * z[:, 0], x0, 0.1, 200, g, (-1.0, 1.0), metropolis=True)
+    assert float(x.min()) >= -1 and float(x.max()) <= 1
+    assert ks_statistic(x[:, 0].numpy(), lambda t: (t + 1) / 2) < ks_crit(n)
+
+
+def test_ula_small_step_close_to_gaussian():
+    """Checks eq. (11.3): ULA on N(0, 1) has variance 1/(1 - eps/2) (exact for a Gaussian)."""
+    g = torch.Generator().manual_seed(3)
+    n, eps = 20000, 0.1
+    x = langevin_sample(
+        lambda z: 0.5 * (z**2).sum(-1), torch.zeros(n, 1, dtype=torch.float64), eps, 200, g
+    )
+    var = float(x.var())
+    # ULA x' = (1 - eps) x + sqrt(2 eps) z has stationary variance 2 eps / (1 - (1 - eps)^2)
+    exact = 2 * eps / (1 - (1 - eps) ** 2)
+    assert abs(var - exact) < 4 * exact * math.sqrt(2 / n)
+
+
+def test_langevin_bad_input():
+    """Bad arguments raise errors naming the argument."""
+    x = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="step_size"):
+        langevin_sample(lambda z: z.sum(-1), x, 0.0, 3)
+    with pytest.raises(ValueError, match="x0"):
+        langevin_sample(lambda z: z.sum(-1), torch.zeros(4), 0.1, 3)
+    with pytest.raises(TypeError, match="energy_fn"):
+        langevin_sample(None, x, 0.1, 3)
+    with pytest.raises(ValueError, match="energy_fn"):
+        langevin_sample(lambda z: z, x, 0.1, 3)
+    with pytest.raises(ValueError, match="bounds"):
+        langevin_sample(lambda z: z.sum(-1), x, 0.1, 3, bounds=(1.0, -1.0))
+
+
+# --------------------------------------------------------------------------- deep energy model
+def test_dem_log_partition_closed_form():
+    """Checks eq. (11.6): with a zero MLP the energy is c|x|^2/2 and Z = 2 pi / c."""
+    m = DeepEnergyModel(2, (8,), confine=1.0, generator=torch.Generator().manual_seed(0)).double()
+    with torch.no_grad():
+        m.net[-1].weight.zero_()
+        m.net[-1].bias.zero_()
+    assert m.log_partition_grid(-8, 8, 400) == pytest.approx(math.log(2 * math.pi), abs=1e-6)
+
+
+def test_dem_grid_likelihood_integrates_to_one():
+    """Checks eq. (11.6): exp(-E - log Z), log Z from one grid, integrates to 1 on a finer grid."""
+    m = DeepEnergyModel(2, (32, 32), generator=torch.Generator().manual_seed(1)).double()
+    log_z = m.log_partition_grid(-6, 6, 300)
+    pts, area = grid(-6, 6, 600)
+    mass = float(torch.exp(m.log_density(pts, log_z)).sum() * area)
+    assert mass == pytest.approx(1.0, abs=2e-3)
+
+
+def test_ring_mixture_density_normalised():
+    """The exact toy log density integrates to 1 (midpoint rule on [-4, 4]^2)."""
+    pts, area = grid(-4, 4, 400)
+    mass = float(torch.exp(ring_mixture_log_density(pts)).sum() * area)
+    assert mass == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_dem_fit_improves_likelihood():
+    """Eq. (11.5) maximum likelihood raises the exact grid log-likelihood of held-out data."""
+    g = torch.Generator().manual_seed(0)
+    data = ring_mixture(2000, generator=g)
+    test = ring_mixture(2000, generator=g)
+    m = DeepEnergyModel(2, (64, 64), generator=g)
+    before = float(m.log_density(test, m.log_partition_grid()).mean())
+    m.fit(data, steps=400, generator=g, progress_bar=False)
+    after = float(m.log_density(test, m.log_partition_grid()).mean())
+    truth = float(ring_mixture_log_density(test).mean())
+    assert after > before + 0.5
+    assert after <= truth + 0.1  # cannot beat the true density by more than sampling error
+
+
+def test_dem_bad_input():
+    """Bad shapes raise ValueError naming the argument."""
+    m = DeepEnergyModel(2)
+    with pytest.raises(ValueError, match="x"):
+        m.energy(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="data"):
+        m.fit(torch.zeros(5, 3), steps=1)
+
+
+# --------------------------------------------------------------------------- Hopfield Q
+def test_hopfield_q_is_negative_free_energy():
+    """Checks eq. (11.7): Q = -E_modern(phi) + log N / beta + M^2/2 + c (chapter 4 energy)."""
+    g = torch.Generator().manual_seed(0)
+    net = HopfieldQNet(5, n_patterns=7, embed_dim=4, beta=0.7, hidden=(8,), generator=g).double()
+    with torch.no_grad():
+        net.offset.fill_(0.3)
+    s = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    a = torch.randn(3, 2, 2, generator=g, dtype=torch.float64)
+    q = net(s, a)
+    xi = net.embed(torch.cat([s[:, None].expand(-1, 2, -1), a], -1))
+    x = net.patterns
+    m2 = float((x * x).sum(-1).max().detach())
+    direct = -modern.energy(xi, x, 0.7) + math.log(7) / 0.7 + 0.5 * m2 + 0.3
+    torch.testing.assert_close(q, direct)
+    # and beta (Q - c) = log p_AttentionBM(phi) + log Z (chapter 8, eq. (8.4))
+    bm = AttentionBM(x.detach(), 0.7)
+    lp = bm.log_density(xi.detach().reshape(-1, 4)).reshape(3, 2)
+    torch.testing.assert_close(0.7 * (q - 0.3).detach(), lp + bm.log_partition())
+
+
+def test_hopfield_q_gradient_is_attention_readout():
+    """Checks eq. (11.8): dQ/dxi = X^T softmax(beta X xi) - xi, one attention step."""
+    g = torch.Generator().manual_seed(1)
+    net = HopfieldQNet(3, n_patterns=5, embed_dim=4, beta=2.0, generator=g).double()
+    xi = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad((-net.free_energy(xi)).sum(), xi)
+    readout = modern.update(xi.detach(), net.patterns.detach(), 2.0)
+    torch.testing.assert_close(grad, readout - xi.detach())
+    w = net.index_posterior(xi.detach())
+    torch.testing.assert_close(w @ net.patterns.detach(), readout)
+
+
+def test_hopfield_q_parameter_gradients_match_finite_differences():
+    """Autograd gradients of Q in the patterns match central differences (eq. (11.7))."""
+    g = torch.Generator().manual_seed(2)
+    net = HopfieldQNet(3, n_patterns=3, embed_dim=2, beta=1.3, hidden=(4,), generator=g).double()
+    s = torch.randn(2, 2, generator=g, dtype=torch.float64)
+    a = torch.randn(2, 1, 1, generator=g, dtype=torch.float64)
+    (gp,) = torch.autograd.grad(net(s, a).sum(), net.patterns)
+    h = 1e-6
+    fd = torch.zeros_like(gp)
+    with torch.no_grad():
+        for i in range(3):
+            for j in range(2):
+                net.patterns[i, j] += h
+                up = net(s, a).sum()
+                net.patterns[i, j] -= 2 * h
+                dn = net(s, a).sum()
+                net.patterns[i, j] += h
+                fd[i, j] = (up - dn) / (2 * h)
+    torch.testing.assert_close(gp, fd, atol=1e-7, rtol=1e-6)
+
+
+def _cartpole_like():
+    return gym.spaces.Box(-5, 5, (4,), np.float32), gym.spaces.Discrete(3)
+
+
+def test_agent_q_values_and_policy_discrete():
+    """Checks eq. (11.1): q_values equal the network, and sampled actions follow softmax(Q/T)."""
+    o, a = _cartpole_like()
+    ag = HopfieldQ(o, a, temperature=0.5, generator=torch.Generator().manual_seed(0))
+    obs = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+    q = ag.q_values(obs)
+    direct = ag.qnet(torch.as_tensor(obs)[None], torch.eye(3)[None])[0].detach()
+    torch.testing.assert_close(q, direct)
+    torch.testing.assert_close(ag.q(obs, [0, 1, 2]), q)
+    assert ag.greedy(obs) == int(q.argmax())
+    with torch.no_grad():  # make the probabilities non-trivial
+        ag.qnet.offset.fill_(0.0)
+    p = torch.softmax(ag.q_values(obs) / 0.5, -1).numpy()
+    n = 6000
+    draws = ag.sample_actions(obs, n, generator=torch.Generator().manual_seed(1)).numpy()
+    freq = np.bincount(draws, minlength=3) / n
+    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-12)
+    v = ag.soft_value(torch.as_tensor(obs)[None], 0.5)
+    torch.testing.assert_close(v[0], 0.5 * torch.logsumexp(q / 0.5, 0))
+
+
+def test_continuous_action_sampler_matches_exp_q():
+    """Checks eqs. (11.1), (11.4): actions from HopfieldQ follow exp(Q(s, .)/alpha) (1-D, KS)."""
+    o = gym.spaces.Box(-1, 1, (3,), np.float32)
+    a = gym.spaces.Box(-2, 2, (1,), np.float32)
+    ag = HopfieldQ(
+        o,
+        a,
+        temperature=1.0,
+        langevin_steps=60,
+        langevin_step_size=0.05,
+        generator=torch.Generator().manual_seed(3),
+        beta=2.0,
+    )
+    obs = np.array([0.3, -0.5, 0.2], np.float32)
+    # exact CDF on a fine grid of the unit action interval [-1, 1]
+    u = torch.linspace(-1, 1, 4001)
+    q = ag.qnet(torch.as_tensor(obs)[None], u[None, :, None])[0].detach().double()
+    dens = torch.exp(q - q.max())
+    cdf = torch.cumsum(dens, 0)
+    cdf = (cdf / cdf[-1]).numpy()
+    n = 2000
+    draws = ag.sample_actions(obs, n, generator=torch.Generator().manual_seed(4))[:, 0]
+    stat = ks_statistic(draws.numpy(), lambda t: np.interp(t, u.numpy(), cdf))
+    assert stat < ks_crit(n) + 0.5 / 4000  # plus the CDF grid resolution
+
+
+def test_continuous_soft_value_importance_sampling():
+    """Checks eq. (11.2): the uniform importance-sampling V(s) matches quadrature (4 s.e.)."""
+    o = gym.spaces.Box(-1, 1, (2,), np.float32)
+    a = gym.spaces.Box(-1, 1, (1,), np.float32)
+    k = 20000
+    ag = SoftQ(o, a, n_action_samples=k, generator=torch.Generator().manual_seed(5))
+    s = torch.tensor([[0.2, -0.4]])
+    alpha = 0.5
+    v = float(ag.soft_value(s, alpha))
+    u = torch.linspace(-1, 1, 20001)
+    q = ag.qnet(s, u[None, :, None])[0].detach().double()
+    w = torch.exp((q - q.max()) / alpha)
+    exact = alpha * (math.log(float(torch.trapezoid(w, u.double()))) + float(q.max()) / alpha)
+    # relative s.e. of the mean weight: std(w) / (mean(w) sqrt(k)); on the log scale times alpha
+    rel = float(w.std() / w.mean()) / math.sqrt(k)
+    assert abs(v - exact) < 4 * alpha * rel + 1e-4
+
+
+def test_update_reduces_td_error_on_fixed_batch():
+    """The TD step (eq. (11.9)) lowers the Huber loss on a repeated transition."""
+    o, a = _cartpole_like()
+    ag = HopfieldQ(
+        o, a, learning_starts=1, batch_size=4, generator=torch.Generator().manual_seed(0)
+    )
+    obs = np.zeros(4, np.float32)
+    errs = [ag.update(obs, 1, 1.0, obs, None, True) for _ in range(200)]
+    assert errs[-1] < 0.2 * errs[1]
+    assert float(ag.q_values(obs)[1]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_agent_bad_input():
+    """Bad spaces and actions raise errors naming the argument."""
+    o, a = _cartpole_like()
+    with pytest.raises(TypeError, match="observation_space"):
+        HopfieldQ(gym.spaces.Tuple([gym.spaces.Discrete(3)]), a)
+    with pytest.raises(TypeError, match="action_space"):
+        SoftQ(o, gym.spaces.MultiBinary(3))
+    with pytest.raises(ValueError, match="beta"):
+        HopfieldQ(o, a, beta=0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        HopfieldQ(o, a, temperature=-1.0)
+    with pytest.raises(ValueError, match="backup"):
+        HopfieldQ(o, gym.spaces.Box(-1, 1, (1,)), backup="max")
+    ag = HopfieldQ(o, a)
+    with pytest.raises(ValueError, match="action"):
+        ag.update(np.zeros(4, np.float32), 7, 0.0, np.zeros(4, np.float32), None, True)
+
+
+def test_hopfieldq_state_dict_round_trip():
+    """save/load of the agent's parameters reproduces Q exactly."""
+    o, a = _cartpole_like()
+    ag = HopfieldQ(o, a, generator=torch.Generator().manual_seed(0))
+    ag2 = HopfieldQ(o, a, generator=torch.Generator().manual_seed(9))
+    ag2.load_state_dict(ag.state_dict())
+    obs = np.ones(4, np.float32)
+    torch.testing.assert_close(ag.q_values(obs), ag2.q_values(obs))
+
+
+# --------------------------------------------------------------------------- multi-goal task
+def test_multigoal_check_env():
+    """MultiGoalEnv passes gymnasium's check_env and is registered."""
+    check_env(MultiGoalEnv(), skip_render_check=True)
+    env = gym.make("ebmlib/MultiGoal-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2,)
+
+
+def test_multigoal_reward_and_termination():
+    """The reward -c_a|a|^2 - c_d min_g |p - g| (+ R at a goal) and the episode end."""
+    env = MultiGoalEnv(start_noise=0.0)
+    env.reset(seed=0)
+    obs, r, term, trunc, _ = env.step(np.array([1.0, 0.0], np.float32))
+    assert r == pytest.approx(-0.1 * 1.0 - 0.1 * 4.0)
+    assert not term and not trunc
+    for _ in range(3):
+        obs, r, term, trunc, info = env.step(np.array([1.0, 0.0], np.float32))
+    assert term and info["goal"] == 0 and goal_reached(obs) == 0
+    assert r == pytest.approx(-0.1 - 0.1 * 1.0 + 10.0)
+    env.reset(seed=0)
+    for _ in range(30):
+        _, _, term, trunc, _ = env.step(np.zeros(2, np.float32))
+    assert trunc and not term
+    assert GOALS.shape == (4, 2)
+    with pytest.raises(ValueError, match="action"):
+        env.step(np.zeros(3))
+
+
+# --------------------------------------------------------------------------- learning runs
+@pytest.mark.slow
+def test_hopfieldq_cartpole_beats_random():
+    """A short seeded CartPole run improves on the random policy (mean return ~22)."""
+    env, ev = gym.make("CartPole-v1"), gym.make("CartPole-v1")
+    ag = HopfieldQ(
+        env.observation_space,
+        env.action_space,
+        temperature=1.0,
+        temperature_end=0.01,
+        temperature_decay_steps=4000,
+        train_every=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    out = train_steps(env, ag, 6000, eval_env=ev, eval_every=6000, eval_episodes=5, seed=0)
+    assert out["eval_returns"][-1] > 60
+
+
+@pytest.mark.slow
+def test_multigoal_energy_policy_reaches_all_goals():
+    """Sampling from exp(Q/alpha) reaches all four goals; the greedy policy only one."""
+    env = MultiGoalEnv()
+    ag = HopfieldQ(
+        env.observation_space,
+        env.action_space,
+        temperature=0.3,
+        tau=0.01,
+        gamma=0.95,
+        learning_starts=500,
+        langevin_steps=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    train_steps(env, ag, 4000, eval_every=4000, eval_episodes=2, seed=0)
+    test_env = MultiGoalEnv(start_noise=0.0)
+    g = torch.Generator().manual_seed(1)
+    _, goals = rollouts(test_env, lambda o: ag.act(o, g), 40, seed=100)
+    assert set(goals.tolist()) >= {0, 1, 2, 3}
+    _, greedy_goals = rollouts(test_env, ag.greedy, 5, seed=100)
+    assert len(set(greedy_goals.tolist())) == 1
+
+
+def test_draw_policy_samples_counts_goals():
+    """The demo draws n trajectories and titles them with the goal counts (eq. (11.1))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    env = MultiGoalEnv()
+    ag = HopfieldQ(env.observation_space, env.action_space, generator=torch.Generator())
+    ax = draw_policy_samples(ag, alpha=0.5, n=3, seed=0)
+    assert len([ln for ln in ax.get_lines() if ln.get_label() != "goals"]) == 3
+    assert "goals" in ax.get_title()
+    with pytest.raises(ValueError, match="alpha"):
+        draw_policy_samples(ag, alpha=0.0, n=1)
+
+
+def test_discrete_observations_are_one_hot():
+    """A Discrete observation space is encoded one-hot; Q follows eq. (11.7) on that input."""
+    ag = SoftQ(gym.spaces.Discrete(5), gym.spaces.Discrete(2), generator=torch.Generator())
+    q = ag.q_values(3)
+    direct = ag.qnet(torch.eye(5)[3][None], torch.eye(2)[None])[0].detach()
+    torch.testing.assert_close(q, direct)
+    with pytest.raises(ValueError, match="obs"):
+        ag.q_values(7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(actions=st.lists(st.tuples(st.floats(-3, 3), st.floats(-3, 3)), min_size=1, max_size=40))
+def test_multigoal_invariants(actions):
+    """For any actions: positions stay in the box and r <= R_goal - c_d * (distance to goal)."""
+    env = MultiGoalEnv()
+    obs, _ = env.reset(seed=0)
+    for a in actions:
+        obs, r, term, trunc, _ = env.step(np.asarray(a, np.float32))
+        assert np.all(np.abs(obs) <= env.bound)
+        d = float(np.linalg.norm(GOALS - obs, axis=1).min())
+        assert r <= (env.goal_reward if term else 0.0) - env.distance_cost * d + 1e-5
+        if term or trunc:
+            break
+
+
+@settings(max_examples=25, deadline=None)
+@given(beta=st.floats(1e-3, 1e3), seed=st.integers(0, 2**16))
+def test_hopfield_free_energy_bounds(beta, seed):
+    """Eq. (11.7): max_i x_i^T xi <= -F + |xi|^2/2 <= max_i x_i^T xi + log N / beta."""
+    g = torch.Generator().manual_seed(seed)
+    net = HopfieldQNet(3, n_patterns=6, embed_dim=3, beta=beta, hidden=(4,), generator=g).double()
+    xi = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    lse = -net.free_energy(xi) + 0.5 * (xi * xi).sum(-1)
+    m = (xi @ net.patterns.detach().T).max(-1).values
+    assert torch.all(lse.detach() >= m - 1e-9 * (1 + m.abs()))
+    assert torch.all(lse.detach() <= m + math.log(6) / beta + 1e-9 * (1 + m.abs()))
