@@ -109,7 +109,7 @@ def _from_sklearn(sk) -> RBM:
     return rbm
 
 
-# ebmlib's recipe for the digits (16 hidden units): fair means named by the issue
+# ebmlib's recipe for the digits (16 hidden units): initialisation, momentum, step size
 _DIGITS_RECIPE = dict(method="cd", k=1, lr=1.0, batch_size=100, momentum=0.5)
 
 

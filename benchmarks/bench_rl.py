@@ -1,4 +1,4 @@
-"""Environment steps per second of the chapter 10 learners (DESIGN section 6).
+"""Environment steps per second of the chapter 10 learners.
 
 * ``rl_free_energy_steps``: SARSA training of :class:`ebmlib.rl.agents.FreeEnergyQ` on
   FrozenLake-v1 (K = 128 hidden units, the chapter's configuration) and on the 3-agent Blocker

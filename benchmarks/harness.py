@@ -1,4 +1,4 @@
-"""A small harness for side-by-side speed comparisons (DESIGN section 6).
+"""A small harness for side-by-side speed comparisons.
 
 A comparison is a function decorated with :func:`register`. It receives ``quick`` (a smaller
 problem for smoke runs) and returns a list of :class:`Row`, each timing ``ebmlib`` and a peer on

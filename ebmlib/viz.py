@@ -1,4 +1,4 @@
-"""Plotting helpers, kernel-free animations and interactive demos (DESIGN section 7).
+"""Plotting helpers, kernel-free animations and interactive demos.
 
 A demo in the book has three faces:
 

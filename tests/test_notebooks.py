@@ -15,7 +15,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
-BUDGET_S = 180  # DESIGN section 6: at most 3 minutes per notebook on a 2-core CPU
+BUDGET_S = 180  # at most 3 minutes per notebook on a 2-core CPU
 
 
 def _ids(paths):

@@ -1140,7 +1140,7 @@ class DQN(_Agent, torch.nn.Module):
 
 
 def __getattr__(name: str) -> Any:
-    # The energy-based agents of chapter 11 live in ebmlib.rl.energy_agents; DESIGN section 5b
+    # The energy-based agents of chapter 11 live in ebmlib.rl.energy_agents; the public API
     # names them agents.HopfieldQ and agents.SoftQ, so they are reachable from here too (lazily,
     # to keep this module light).
     if name in ("HopfieldQ", "SoftQ"):

@@ -241,7 +241,7 @@ class KeyActionEnv(gym.Env):
 
 
 def __getattr__(name: str) -> Any:
-    # MultiGoalEnv (chapter 11) lives in ebmlib.rl.multigoal; DESIGN section 5b names it
+    # MultiGoalEnv (chapter 11) lives in ebmlib.rl.multigoal; the public API names it
     # envs.MultiGoalEnv, so it is reachable from here too (lazily).
     if name == "MultiGoalEnv":
         from .multigoal import MultiGoalEnv
