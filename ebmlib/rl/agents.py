@@ -36,6 +36,7 @@ from .._validation import (
     check_positive,
     check_probability,
 )
+from ._nets import _mlp, _seeded_init
 from ._spaces import SpaceCodec
 
 __all__ = [
@@ -1032,23 +1033,8 @@ class DQN(_Agent, torch.nn.Module):
         check_generator(generator)
         self.generator = generator if generator is not None else torch.Generator()
         n_in, n_out = self.obs_codec.n_units, self.act_codec.n_units
-        layers: list[torch.nn.Module] = []
-        width = n_in
-        for h in hidden:
-            layers += [torch.nn.Linear(width, check_int(h, "hidden", minimum=1)), torch.nn.ReLU()]
-            width = h
-        layers.append(torch.nn.Linear(width, n_out))
-        self.net = torch.nn.Sequential(*layers)
-        with torch.no_grad():  # seeded initialisation
-            for m in self.net:
-                if isinstance(m, torch.nn.Linear):
-                    bound = 1.0 / math.sqrt(m.in_features)
-                    m.weight.copy_(
-                        (torch.rand(m.weight.shape, generator=self.generator) * 2 - 1) * bound
-                    )
-                    m.bias.copy_(
-                        (torch.rand(m.bias.shape, generator=self.generator) * 2 - 1) * bound
-                    )
+        self.net = _mlp(n_in, hidden, n_out)
+        _seeded_init(self.net, self.generator)  # same bounds as torch's default, but seeded
         self.net.to(device)
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
