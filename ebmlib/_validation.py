@@ -31,6 +31,7 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_same_device",
+    "check_same_dtype",
     "check_last_dim",
     "check_generator",
 ]
@@ -198,6 +199,32 @@ def check_same_device(**tensors: torch.Tensor) -> torch.device:
         listing = ", ".join(f"{n} on {d}" for n, d in devices.items())
         raise ValueError(f"tensors must be on the same device, got {listing}")
     return next(iter(devices.values())) if devices else torch.device("cpu")
+
+
+def check_same_dtype(**tensors: Any) -> torch.dtype:
+    """Apply the library's one policy for mixed dtypes; return the common floating dtype.
+
+    Policy (CONTRIBUTING.md, "Policies"): the floating-point tensor arguments of one call must
+    share a dtype, as in torch's own matrix products; a mismatch raises a ``TypeError`` that names
+    both arguments and their dtypes (no silent promotion or down-cast). Non-floating tensors (for
+    example ``int8`` or ``bool`` spins) are ignored here: the caller converts them to the returned
+    dtype. With no floating tensor among the arguments the result is
+    ``torch.get_default_dtype()``.
+
+    Examples
+    --------
+    >>> dtype = check_same_dtype(states=states, patterns=patterns)
+    """
+    floats = {
+        n: t.dtype for n, t in tensors.items() if isinstance(t, torch.Tensor) and t.is_floating_point()
+    }
+    if len(set(floats.values())) > 1:
+        listing = ", ".join(f"{n} is {d}" for n, d in floats.items())
+        raise TypeError(
+            f"floating-point arguments must share one dtype, got {listing}; convert one of them "
+            "with .to(dtype)"
+        )
+    return next(iter(floats.values())) if floats else torch.get_default_dtype()
 
 
 def check_last_dim(x: torch.Tensor, name: str, size: int, other: str) -> torch.Tensor:

@@ -1,13 +1,97 @@
-"""Small shared utilities: progress bars for training loops."""
+"""Small shared utilities: the result type, deprecation aliases and progress bars."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import sys
-from collections.abc import Iterable
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
-__all__ = ["progress_disabled", "progress"]
+__all__ = ["Result", "renamed_argument", "progress_disabled", "progress"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class Result:
+    """Base of every result and training history that ``ebmlib`` returns (one result type).
+
+    Subclasses are dataclasses (``@dataclasses.dataclass(frozen=True)`` for results,
+    ``@dataclasses.dataclass`` for histories that grow). Fields are read as attributes
+    (``res.log_partition``); for convenience a result also behaves as a read-only mapping of
+    its fields (``res["loss"]``, ``dict(res)``, ``res.keys()``), so a history plots with
+    ``for name, values in res.items()``, and :meth:`as_dict` gives a plain ``dict``.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Fit(Result):
+    ...     loss: list[float]
+    >>> Fit(loss=[1.0, 0.5])["loss"]
+    [1.0, 0.5]
+    """
+
+    def _names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+
+    def keys(self) -> list[str]:
+        """The field names, in declaration order."""
+        return self._names()
+
+    def values(self) -> list[Any]:
+        """The field values, in declaration order."""
+        return [getattr(self, n) for n in self._names()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        """``(name, value)`` pairs, in declaration order."""
+        return [(n, getattr(self, n)) for n in self._names()]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain ``dict`` (shallow: values are not copied)."""
+        return dict(self.items())
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str) or key not in self._names():
+            raise KeyError(f"{type(self).__name__} has no field {key!r}; fields: {self._names()}")
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def renamed_argument(old: str, new: str, since: str) -> Callable[[_F], _F]:
+    """Decorator: accept the keyword ``old`` as a deprecated alias of ``new``.
+
+    Calling ``f(old=value)`` warns with a ``DeprecationWarning`` and forwards ``new=value``;
+    passing both raises a ``TypeError``.
+    """
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{fn.__qualname__}() got both {old!r} and {new!r}; use {new!r}")
+                warnings.warn(
+                    f"{fn.__qualname__}(): the argument {old!r} is deprecated since ebmlib "
+                    f"{since}; use {new!r}",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
 
 
 def progress_disabled() -> bool:
