@@ -216,7 +216,9 @@ def check_same_dtype(**tensors: Any) -> torch.dtype:
     >>> dtype = check_same_dtype(states=states, patterns=patterns)
     """
     floats = {
-        n: t.dtype for n, t in tensors.items() if isinstance(t, torch.Tensor) and t.is_floating_point()
+        n: t.dtype
+        for n, t in tensors.items()
+        if isinstance(t, torch.Tensor) and t.is_floating_point()
     }
     if len(set(floats.values())) > 1:
         listing = ", ".join(f"{n} is {d}" for n, d in floats.items())

@@ -79,7 +79,9 @@ def renamed_argument(old: str, new: str, since: str) -> Callable[[_F], _F]:
         def inner(*args: Any, **kwargs: Any) -> Any:
             if old in kwargs:
                 if new in kwargs:
-                    raise TypeError(f"{fn.__qualname__}() got both {old!r} and {new!r}; use {new!r}")
+                    raise TypeError(
+                        f"{fn.__qualname__}() got both {old!r} and {new!r}; use {new!r}"
+                    )
                 warnings.warn(
                     f"{fn.__qualname__}(): the argument {old!r} is deprecated since ebmlib "
                     f"{since}; use {new!r}",
