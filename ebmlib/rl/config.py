@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 from .._validation import (
     _as_real as check_real,
+)
+from .._validation import (
     check_choice,
     check_int,
     check_nonnegative,
