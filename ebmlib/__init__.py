@@ -8,9 +8,16 @@ states ``[B, d]``). The book writes ``X = (x_1, ..., x_N)`` as a ``d x N`` matri
 ``X^T xi`` is ``states @ patterns.T`` in code. ``beta`` is always the raw inverse temperature.
 Functions follow the device and dtype of their inputs and take an explicit ``generator`` where
 they draw random numbers.
+
+``import ebmlib`` needs only torch and numpy. The reinforcement-learning package ``ebmlib.rl``
+(which needs gymnasium, the ``rl`` extra) is imported on first use, and plotting helpers import
+matplotlib only when they draw.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from . import (
     attention,
@@ -23,9 +30,9 @@ from . import (
     ising,
     modern,
     rbm,
-    rl,
     viz,
 )
+from ._version import __version__
 from .attention import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_attention
 from .attention_bm import AttentionBM
 from .boltzmann import BoltzmannMachine
@@ -41,8 +48,6 @@ from .ising import (
     onsager_magnetization,
 )
 from .rbm import RBM
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",
@@ -84,3 +89,25 @@ __all__ = [
     "AttentionBM",
     "rl",
 ]
+
+# Submodules imported on first attribute access (PEP 562), so that ``import ebmlib`` does not
+# import gymnasium.
+_LAZY_SUBMODULES = {"rl"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if (err.name or "").split(".")[0] != "gymnasium":
+                raise
+            raise ImportError(
+                f"ebmlib.{name} needs the optional package 'gymnasium', which is not installed; "
+                'install it with: pip install "ebmlib[rl]"'
+            ) from err
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

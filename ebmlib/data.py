@@ -3,6 +3,7 @@
 Nothing here downloads anything: patterns are generated, the 8x8 digits come from the copy that
 scikit-learn ships inside its package, and glyphs are rendered with matplotlib's bundled font.
 All functions return ``torch.Tensor`` objects with patterns as **rows** (shape ``[N, d]``).
+:func:`digits` and :func:`glyphs` need the ``data`` extra (``pip install "ebmlib[data]"``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from ._optional import require
 from ._validation import (
     check_choice,
     check_generator,
@@ -128,9 +130,9 @@ def bars_and_stripes(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor
 
 @functools.lru_cache(maxsize=4)
 def _digits_cached(binarize: bool, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
-
-    bunch = load_digits()
+    # bundled with scikit-learn: no download
+    datasets = require("sklearn.datasets", "data", feature="ebmlib.data.digits")
+    bunch = datasets.load_digits()
     x = bunch.data.astype(np.float64) / 16.0
     if binarize:
         x = (x > threshold).astype(np.float64)
@@ -171,8 +173,9 @@ def digits(
 @functools.lru_cache(maxsize=256)
 def _render_glyph(ch: str, size: int) -> np.ndarray:
     # An off-screen Agg canvas of its own: pyplot and the user's backend are left alone.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    agg = require("matplotlib.backends.backend_agg", "data", feature="ebmlib.data.glyphs")
+    Figure = require("matplotlib.figure", "data", feature="ebmlib.data.glyphs").Figure
+    FigureCanvasAgg = agg.FigureCanvasAgg
 
     # Render large, crop to the ink, then resample to size x size.
     px = 96

@@ -80,14 +80,59 @@ def seed_everything(seed: int, device: torch.device | str | None = None) -> torc
     -------
     torch.Generator
         A generator seeded with ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is negative, ``device`` is not a valid device string, or ``device`` names a
+        CUDA or MPS device that this machine (or this build of torch) does not have.
+    TypeError
+        If ``seed`` is not an integer or ``device`` is neither a string nor a ``torch.device``.
     """
     seed = check_int(seed, "seed", minimum=0)
+    dev = _generator_device(device)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global state on purpose
     torch.manual_seed(seed)
-    gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
+    gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
     return gen
+
+
+def _generator_device(device: torch.device | str | None) -> torch.device:
+    """Check that a generator can live on ``device``; say why not in the reader's terms."""
+    if device is None:
+        return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"device must be a str or torch.device such as 'cpu' or 'cuda', "
+            f"got {type(device).__name__}"
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda:0', got {device!r}"
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA GPU"
+            raise ValueError(
+                f"device={device!r} asks for a CUDA generator, but this machine has {build}; "
+                "pass device=ebmlib.default_device() (the GPU when there is one, else the CPU) "
+                "or leave device unset for a CPU generator"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} names CUDA device {dev.index}, but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} asks for an MPS generator, but MPS is not available here; "
+            "pass device=ebmlib.default_device() or leave device unset"
+        )
+    return dev
 
 
 def describe_device(device: torch.device | str | None = None) -> str:

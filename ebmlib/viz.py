@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._optional import require
 from ._validation import check_int, check_positive
 
 __all__ = [
@@ -35,6 +36,11 @@ __all__ = [
     "demo_grid",
     "draw_overlaps",
 ]
+
+
+def _pyplot(feature: str) -> Any:
+    """``matplotlib.pyplot``, or an ImportError that names the ``viz`` extra."""
+    return require("matplotlib.pyplot", "viz", feature=feature)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -81,7 +87,7 @@ def plot_patterns(
     matplotlib.figure.Figure
         The figure drawn into.
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot("ebmlib.viz.plot_patterns")
 
     arr = _to_numpy(patterns)
     if arr.ndim == 1:
@@ -191,8 +197,8 @@ def animate(
     JSAnimation
         Displays as HTML with play, pause and a frame slider.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib import animation
+    plt = _pyplot("ebmlib.viz.animate")
+    animation = require("matplotlib.animation", "viz", feature="ebmlib.viz.animate")
 
     if not callable(frames_fn):
         raise TypeError(f"frames_fn must be callable, got {type(frames_fn).__name__}")
@@ -285,7 +291,7 @@ def interactive(fn: Callable[..., Any], /, **sliders: Any) -> Any:
             raise ValueError(f"parameter {name!r} of {fn.__name__} needs a default value")
     if is_static():
         return fn(**{k: defaults[k] for k in sliders})
-    import ipywidgets as widgets
+    widgets = require("ipywidgets", "viz", feature="ebmlib.viz.interactive")
 
     return widgets.interact(fn, **sliders)
 
@@ -322,7 +328,7 @@ def demo_grid(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot("ebmlib.viz.demo_grid")
 
     if rows is None and cols is None:
         raise ValueError("demo_grid needs rows=(name, values) or cols=(name, values)")
@@ -389,7 +395,7 @@ def draw_overlaps(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot("ebmlib.viz.draw_overlaps")
 
     from .data import random_patterns
 

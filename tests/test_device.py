@@ -76,6 +76,38 @@ def test_seed_everything_cuda_generator():
     assert x.device.type == "cuda"
 
 
+def test_seed_everything_without_cuda_says_why(monkeypatch):
+    """A CUDA generator asked for on a machine without CUDA: a ValueError that says so."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    state = torch.get_rng_state()
+    for device in ("cuda", "cuda:0", torch.device("cuda")):
+        with pytest.raises(ValueError, match="CUDA generator.*default_device"):
+            seed_everything(0, device=device)
+    # the error comes before any global state is touched
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_seed_everything_without_mps_says_why(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="MPS"):
+        seed_everything(0, device="mps")
+
+
+@pytest.mark.parametrize(
+    ("device", "exc"), [("gpu", ValueError), ("", ValueError), (3, TypeError), (1.0, TypeError)]
+)
+def test_seed_everything_bad_device(device, exc):
+    with pytest.raises(exc, match="device"):
+        seed_everything(0, device=device)
+
+
+def test_seed_everything_default_device_always_works():
+    """The call the book recommends works on every machine."""
+    g = seed_everything(0, device=default_device())
+    x = torch.rand(3, device=default_device(), generator=g)
+    assert x.device.type == default_device().type
+
+
 def test_top_level_exports():
-    assert ebmlib.__version__ == "0.1.0"
+    assert isinstance(ebmlib.__version__, str) and ebmlib.__version__.count(".") == 2
     assert ebmlib.default_device is default_device
