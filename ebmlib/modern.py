@@ -1,4 +1,4 @@
-"""Continuous modern Hopfield networks: the log-sum-exp energy and its softmax update.
+r"""Continuous modern Hopfield networks: the log-sum-exp energy and its softmax update.
 
 This module implements chapter 4 of the book. Stored patterns are the **rows** of ``patterns``
 (shape ``[N, d]``); a state is a vector of shape ``[d]`` or a batch ``[B, d]`` (any number of
@@ -8,22 +8,39 @@ the raw inverse temperature: nothing is rescaled behind the reader's back.
 
 The central objects are
 
-* the energy (chapter 4, eq. (4.2))
+* the energy :math:numref:`eq-modern-energy`
   ``E(xi) = -lse(beta, X^T xi) + xi^T xi / 2 + log(N) / beta + M^2 / 2``,
-  with ``lse(beta, z) = beta^{-1} log sum_i exp(beta z_i)`` and ``M = max_i ||x_i||``;
-* the update (chapter 4, eq. (4.4)) ``xi <- X softmax(beta X^T xi)``, which never raises ``E``.
+  with ``lse(beta, z) = beta^{-1} log sum_i exp(beta z_i)`` (:math:numref:`eq-modern-lse`) and
+  ``M = max_i ||x_i||``;
+* the update :math:numref:`eq-modern-update` ``xi <- X softmax(beta X^T xi)``, which never
+  raises ``E`` (:math:numref:`eq-modern-descent`).
+
+Numerics. In ``float16`` and ``bfloat16`` the scores ``beta X^T xi``, the softmax and the
+weighted sum of patterns are formed in ``float32`` and only the result is rounded back, as
+:func:`torch.nn.functional.scaled_dot_product_attention` does; a half-precision score matrix
+would overflow to ``inf`` (and the softmax to NaN) as soon as ``beta |x_i . xi|`` passes 65504.
+
+Checks. Every public function checks shapes, dtypes and devices. :func:`update` and
+:func:`energy` also scan their inputs for NaN and infinite entries unless ``validate=False``;
+the scan reads a value back from the device, so a GPU loop that has checked its data once can
+switch it off. While :func:`torch.compile` traces a function the scan is skipped, so
+``torch.compile(update, fullgraph=True)`` compiles to one graph. :func:`retrieve` scans once
+and then iterates the private kernel.
 
 Large pattern sets: :func:`energy`, :func:`update`, :func:`retrieve` and
 :func:`softmax_mass_count` take a ``chunk_size`` keyword. With it, the ``[B, N]`` score matrix
 is never formed: patterns are visited ``chunk_size`` at a time and a streaming ("online")
 softmax keeps a running maximum, a running normaliser and a running weighted sum of patterns,
-so memory is ``O(B * chunk_size)`` on top of the patterns themselves.
+so memory is ``O(B * chunk_size)`` on top of the patterns themselves. The same three partial
+statistics combine across processes in :mod:`ebmlib.distributed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +51,10 @@ from ._validation import (
     check_positive,
     check_probability,
     check_same_device,
+    check_same_dtype,
     check_tensor,
 )
+from .utils import Result
 
 __all__ = [
     "lse",
@@ -54,10 +73,18 @@ __all__ = [
     "update_method",
 ]
 
+_HALF = (torch.float16, torch.bfloat16)
+_METHODS = ("auto", "matmul", "sdpa")
+
 
 # ---------------------------------------------------------------------------------------------
 # validation helpers (private)
 # ---------------------------------------------------------------------------------------------
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the scores and sums are formed in: float32 for half precision, else ``dtype``."""
+    return torch.float32 if dtype in _HALF else dtype
 
 
 def _check_finite_lean(x: torch.Tensor, name: str) -> None:
@@ -68,21 +95,35 @@ def _check_finite_lean(x: torch.Tensor, name: str) -> None:
         check_finite(x, name)  # raises with the shared message
 
 
-def _check_pair(states: torch.Tensor, patterns: torch.Tensor) -> None:
-    check_tensor(patterns, "patterns", ndim=2, floating=True, finite=False)
-    check_tensor(states, "states", min_ndim=1, floating=True, finite=False)
-    _check_finite_lean(patterns, "patterns")
-    _check_finite_lean(states, "states")
+def _values_checked(validate: bool) -> bool:
+    """Whether to scan values: ``validate``, except while torch.compile traces the code."""
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
+    return validate and not torch.compiler.is_compiling()
+
+
+def _as_floating(x: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
+    if x.is_floating_point():
+        return x
+    if x.is_complex():
+        raise TypeError(f"{name} must be real (floating, integer or bool), got {x.dtype}")
+    return x.to(dtype)  # integer or bool entries, converted by the dtype policy
+
+
+def _check_pair(states: torch.Tensor, patterns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shape, dtype and device checks (no value scan); returns floating ``states, patterns``."""
+    check_tensor(patterns, "patterns", ndim=2, finite=False)
+    check_tensor(states, "states", min_ndim=1, finite=False)
     check_same_device(states=states, patterns=patterns)
-    if states.dtype != patterns.dtype:
-        raise TypeError(
-            f"states and patterns must have the same dtype, got {states.dtype} and {patterns.dtype}"
-        )
+    dtype = check_same_dtype(states=states, patterns=patterns)
+    states = _as_floating(states, dtype, "states")
+    patterns = _as_floating(patterns, dtype, "patterns")
     if states.shape[-1] != patterns.shape[-1]:
         raise ValueError(
             f"states must have last dimension d = {patterns.shape[-1]} to match patterns "
             f"[N, d], got shape {tuple(states.shape)}"
         )
+    return states, patterns
 
 
 def _check_chunk(chunk_size: int | None) -> int | None:
@@ -106,7 +147,8 @@ def lse(beta: float, z: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
     .. math:: \mathrm{lse}(\beta, z) = \beta^{-1} \log \sum_{i=1}^N e^{\beta z_i}
 
-    (chapter 4, eq. (4.1)). It is a smooth maximum: ``max z <= lse <= max z + log(N) / beta``.
+    (:math:numref:`eq-modern-lse`). It is a smooth maximum:
+    ``max z <= lse <= max z + log(N) / beta``.
 
     Parameters
     ----------
@@ -126,24 +168,69 @@ def lse(beta: float, z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     check_tensor(z, "z", min_ndim=1, floating=True)
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    return torch.logsumexp(beta * z, dim=dim) / beta
+    zw = z.to(_work_dtype(z.dtype))
+    return (torch.logsumexp(beta * zw, dim=dim) / beta).to(z.dtype)
 
 
-def _neg_lse_plus_logn(scores: torch.Tensor, beta: float) -> torch.Tensor:
-    """``-lse(beta, z) + log(N) / beta`` for raw overlaps ``z`` (last dim N), computed stably.
+def _exp_sums(z: torch.Tensor, zmax: torch.Tensor, beta: float) -> tuple[torch.Tensor, ...]:
+    """``sum_i expm1(u_i)`` and ``sum_i exp(u_i)`` with ``u_i = beta (z_i - zmax) <= 0``."""
+    u = beta * (z - zmax[:, None])  # [B, c]
+    return torch.expm1(u).sum(dim=-1), torch.exp(u).sum(dim=-1)
+
+
+def _max_overlap(s: torch.Tensor, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``max_i x_i . s`` for every state, visiting ``chunk_size`` patterns at a time: ``[B]``."""
+    zmax = torch.full((s.shape[0],), -math.inf, dtype=s.dtype, device=s.device)
+    for start in range(0, x.shape[0], chunk_size):
+        zmax = torch.maximum(zmax, (s @ x[start : start + chunk_size].T).amax(dim=-1))
+    return zmax
+
+
+def _chunked_exp_sums(
+    s: torch.Tensor, x: torch.Tensor, beta: float, zmax: torch.Tensor, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_exp_sums` accumulated over chunks of patterns (second pass of the energy)."""
+    sum_m1 = torch.zeros_like(zmax)
+    sum_e = torch.zeros_like(zmax)
+    for start in range(0, x.shape[0], chunk_size):
+        m1, e = _exp_sums(s @ x[start : start + chunk_size].T, zmax, beta)
+        sum_m1 = sum_m1 + m1
+        sum_e = sum_e + e
+    return sum_m1, sum_e
+
+
+def _energy_head(
+    zmax: torch.Tensor, sum_m1: torch.Tensor, sum_e: torch.Tensor, n: int, beta: float
+) -> torch.Tensor:
+    """``-lse(beta, z) + log(N) / beta`` from the largest overlap and the two exp-sums.
 
     Writing ``u_i = beta (z_i - max z) <= 0``, the quantity is
     ``-max z - beta^{-1} log(mean_i exp(u_i))``. When the mean is close to 1 (small beta) the
     log is formed as ``log1p(mean(expm1(u)))``, which keeps full relative precision where the
     naive ``logsumexp - log N`` would cancel two numbers of size ``log(N) / beta``.
     """
-    zmax = scores.max(dim=-1, keepdim=True).values
-    u = beta * (scores - zmax)
-    m1 = torch.expm1(u).mean(dim=-1)  # in [-1, 0]
-    small = torch.log1p(m1)
-    large = torch.logsumexp(u, dim=-1) - math.log(scores.shape[-1])
-    log_mean = torch.where(m1 > -0.5, small, large)
-    return -zmax.squeeze(-1) - log_mean / beta
+    m1 = sum_m1 / n  # in [-1, 0]
+    log_mean = torch.where(m1 > -0.5, torch.log1p(m1), torch.log(sum_e) - math.log(n))
+    return -zmax - log_mean / beta
+
+
+def _energy_kernel(
+    s: torch.Tensor, x: torch.Tensor, beta: float, chunk_size: int | None
+) -> torch.Tensor:
+    """Energy of the states ``s`` ``[B, d]`` (no checks), in ``s.dtype``."""
+    wd = _work_dtype(s.dtype)
+    sw, xw = s.to(wd), x.to(wd)
+    n = x.shape[0]
+    if chunk_size is None or chunk_size >= n:
+        z = sw @ xw.T  # [B, N]
+        zmax = z.amax(dim=-1)
+        sum_m1, sum_e = _exp_sums(z, zmax, beta)
+    else:  # pass 1: the largest overlap of each state; pass 2: sums relative to it
+        zmax = _max_overlap(sw, xw, chunk_size)
+        sum_m1, sum_e = _chunked_exp_sums(sw, xw, beta, zmax, chunk_size)
+    m = _max_norm(xw)  # no [N, d] temporary
+    out = _energy_head(zmax, sum_m1, sum_e, n, beta) + 0.5 * (sw * sw).sum(dim=-1) + 0.5 * m * m
+    return out.to(s.dtype)
 
 
 def energy(
@@ -152,15 +239,16 @@ def energy(
     beta: float,
     *,
     chunk_size: int | None = None,
+    validate: bool = True,
 ) -> torch.Tensor:
-    r"""Energy of the continuous modern Hopfield network (chapter 4, eq. (4.2)).
+    r"""Energy of the continuous modern Hopfield network (:math:numref:`eq-modern-energy`).
 
     .. math::
 
         E(\xi) = -\mathrm{lse}(\beta, X^\top \xi) + \tfrac12 \xi^\top \xi
                  + \beta^{-1}\log N + \tfrac12 M^2, \qquad M = \max_i \|x_i\|.
 
-    With the two constants the energy is bounded below by 0 (chapter 4, eq. (4.3)).
+    With the two constants the energy is bounded below by 0 (:math:numref:`eq-modern-bound`).
 
     Parameters
     ----------
@@ -173,37 +261,24 @@ def energy(
     chunk_size : int, optional
         Visit the patterns this many at a time, so that at most ``[B, chunk_size]`` scores
         exist at once (two passes over the patterns). Default: all at once.
+    validate : bool
+        Scan ``states`` and ``patterns`` for NaN and infinite entries (default True; skipped
+        while :func:`torch.compile` traces).
 
     Returns
     -------
     torch.Tensor
-        Energies, shape ``states.shape[:-1]`` (a 0-dim tensor for a single state).
+        Energies, shape ``states.shape[:-1]`` (a 0-dim tensor for a single state), in the dtype
+        of the inputs (formed in float32 for half precision).
     """
     beta = check_positive(beta, "beta")
-    _check_pair(states, patterns)
+    states, patterns = _check_pair(states, patterns)
+    if _values_checked(validate):
+        _check_finite_lean(patterns, "patterns")
+        _check_finite_lean(states, "states")
     chunk_size = _check_chunk(chunk_size)
     lead = states.shape[:-1]
-    s = states.reshape(-1, states.shape[-1])  # [B, d]
-    n = patterns.shape[0]
-    if chunk_size is None or chunk_size >= n:
-        head = _neg_lse_plus_logn(s @ patterns.T, beta)  # [B]
-    else:
-        # pass 1: the largest overlap of each state; pass 2: sums relative to it
-        zmax = torch.full((s.shape[0],), -math.inf, dtype=s.dtype, device=s.device)
-        for start in range(0, n, chunk_size):
-            z = s @ patterns[start : start + chunk_size].T
-            zmax = torch.maximum(zmax, z.max(dim=-1).values)
-        sum_m1 = torch.zeros_like(zmax)
-        sum_e = torch.zeros_like(zmax)
-        for start in range(0, n, chunk_size):
-            u = beta * (s @ patterns[start : start + chunk_size].T - zmax[:, None])
-            sum_m1 += torch.expm1(u).sum(dim=-1)
-            sum_e += torch.exp(u).sum(dim=-1)
-        m1 = sum_m1 / n
-        log_mean = torch.where(m1 > -0.5, torch.log1p(m1), torch.log(sum_e) - math.log(n))
-        head = -zmax - log_mean / beta
-    m = _max_norm(patterns)
-    out = head + 0.5 * (s * s).sum(dim=-1) + 0.5 * m * m
+    out = _energy_kernel(states.reshape(-1, states.shape[-1]), patterns, beta, chunk_size)
     return out.reshape(lead)
 
 
@@ -219,9 +294,9 @@ def update_method(device: torch.device | str, dtype: torch.dtype) -> str:
 
     * CUDA with ``float16`` or ``bfloat16``: ``"sdpa"``
       (:func:`torch.nn.functional.scaled_dot_product_attention`, whose fused kernels never
-      write the ``[B, N]`` score matrix to memory);
+      write the ``[B, N]`` score matrix to memory and accumulate in float32);
     * everything else (CPU, and CUDA in ``float32``/``float64``): ``"matmul"``, two matrix
-      products with an in-place softmax in between.
+      products with an in-place softmax in between (in float32 for half precision).
 
     Parameters
     ----------
@@ -236,7 +311,7 @@ def update_method(device: torch.device | str, dtype: torch.dtype) -> str:
         ``"sdpa"`` or ``"matmul"``.
     """
     dev = torch.device(device)
-    if dev.type == "cuda" and dtype in (torch.float16, torch.bfloat16):
+    if dev.type == "cuda" and dtype in _HALF:
         return "sdpa"
     return "matmul"
 
@@ -262,24 +337,69 @@ def _update_sdpa(s: torch.Tensor, patterns: torch.Tensor, beta: float) -> torch.
     return F.scaled_dot_product_attention(s[None, None], x, x, scale=beta)[0, 0]
 
 
-def _update_chunked(
-    s: torch.Tensor, patterns: torch.Tensor, beta: float, chunk_size: int
+def _block_partial(
+    s: torch.Tensor, x: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Softmax statistics of one block of patterns ``x`` ``[c, d]`` for the states ``s``.
+
+    Returns ``(m, l, a)``: ``m = max_i beta x_i.s`` ``[B, 1]``,
+    ``l = sum_i exp(beta x_i.s - m)`` ``[B, 1]`` and ``a = sum_i exp(beta x_i.s - m) x_i``
+    ``[B, d]``; the update is ``a / l``.
+    """
+    z = torch.mm(s, x.T) * beta  # [B, c]
+    m = z.amax(dim=-1, keepdim=True)
+    p = torch.exp(z - m)
+    return m, p.sum(dim=-1, keepdim=True), torch.mm(p, x)
+
+
+def _merge_partials(
+    a: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    b: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Combine the statistics of two disjoint blocks of patterns (exactly, in exact arithmetic).
+
+    With ``m = max(m_a, m_b)``: ``l = l_a e^{m_a - m} + l_b e^{m_b - m}`` and likewise for the
+    weighted sums, because ``e^{z - m} = e^{z - m_a} e^{m_a - m}``.
+    """
+    m = torch.maximum(a[0], b[0])
+    ra, rb = torch.exp(a[0] - m), torch.exp(b[0] - m)
+    return m, a[1] * ra + b[1] * rb, a[2] * ra + b[2] * rb
+
+
+def _softmax_partials(
+    s: torch.Tensor, x: torch.Tensor, beta: float, chunk_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_block_partial` over all patterns, ``chunk_size`` at a time (online softmax)."""
+    n = x.shape[0]
+    step = n if chunk_size is None else min(chunk_size, n)
+    part = _block_partial(s, x[:step], beta)
+    for start in range(step, n, step):
+        part = _merge_partials(part, _block_partial(s, x[start : start + step], beta))
+    return part
+
+
+def _update_kernel(
+    s: torch.Tensor, x: torch.Tensor, beta: float, chunk_size: int | None, method: str
 ) -> torch.Tensor:
-    # online softmax over chunks of patterns: running max m, running sum l, running acc
-    b = s.shape[0]
-    m = torch.full((b, 1), -math.inf, dtype=s.dtype, device=s.device)
-    l_run = torch.zeros((b, 1), dtype=s.dtype, device=s.device)
-    acc = torch.zeros_like(s)  # [B, d]
-    for start in range(0, patterns.shape[0], chunk_size):
-        xc = patterns[start : start + chunk_size]  # [c, d]
-        z = beta * (s @ xc.T)  # [B, c]
-        m_new = torch.maximum(m, z.amax(dim=-1, keepdim=True))
-        rescale = torch.exp(m - m_new)  # 0 on the first chunk (exp(-inf))
-        p = torch.exp(z - m_new)
-        l_run = l_run * rescale + p.sum(dim=-1, keepdim=True)
-        acc = acc * rescale + p @ xc
-        m = m_new
-    return acc / l_run
+    """One update of ``s`` ``[B, d]`` against ``x`` ``[N, d]``, no checks, in ``s.dtype``.
+
+    ``method`` is ``"matmul"`` or ``"sdpa"`` (already resolved); ``x`` may already be in the
+    working dtype (:func:`retrieve` converts it once).
+    """
+    if chunk_size is None or chunk_size >= x.shape[0]:
+        if method == "sdpa":
+            return _update_sdpa(s, x.to(s.dtype), beta)
+        wd = _work_dtype(s.dtype)
+        return _update_matmul(s.to(wd), x.to(wd), beta).to(s.dtype)
+    wd = _work_dtype(s.dtype)
+    _, l_sum, acc = _softmax_partials(s.to(wd), x.to(wd), beta, chunk_size)
+    return (acc / l_sum).to(s.dtype)
+
+
+def _resolve_method(method: str, like: torch.Tensor) -> str:
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of 'auto', 'matmul', 'sdpa'; got {method!r}")
+    return update_method(like.device, like.dtype) if method == "auto" else method
 
 
 def update(
@@ -289,14 +409,15 @@ def update(
     *,
     chunk_size: int | None = None,
     method: str = "auto",
+    validate: bool = True,
 ) -> torch.Tensor:
-    r"""One synchronous update of a modern Hopfield network (chapter 4, eq. (4.4)).
+    r"""One synchronous update of a modern Hopfield network (:math:numref:`eq-modern-update`).
 
     .. math:: \xi^{\text{new}} = X \,\mathrm{softmax}(\beta X^\top \xi)
 
     In code, with patterns as rows: ``softmax(beta * states @ patterns.T, -1) @ patterns``.
     It is the concave-convex step on :func:`energy`, so the energy never rises; it even falls
-    by at least ``||xi_new - xi||^2 / 2`` (chapter 4, eq. (4.5)). It equals
+    by at least ``||xi_new - xi||^2 / 2`` (:math:numref:`eq-modern-descent`). It equals
     ``F.scaled_dot_product_attention(states, patterns, patterns, scale=beta)``: one attention
     step with queries ``states`` and keys = values = ``patterns``.
 
@@ -313,41 +434,60 @@ def update(
         ``[B, chunk_size]`` scores exist at once. For very large ``N``.
     method : {"auto", "matmul", "sdpa"}
         Kernel for the unchunked path; ``"auto"`` follows :func:`update_method`.
+    validate : bool
+        Scan ``states`` and ``patterns`` for NaN and infinite entries (default True). The scan
+        reads a value back from the device; pass False inside a GPU loop over data that was
+        checked once. Skipped while :func:`torch.compile` traces.
 
     Returns
     -------
     torch.Tensor
-        New states, same shape, dtype and device as ``states``.
+        New states, same shape, dtype and device as ``states``. In half precision the scores,
+        softmax and weighted sum are formed in float32 and the result is rounded once.
     """
     beta = check_positive(beta, "beta")
-    _check_pair(states, patterns)
+    states, patterns = _check_pair(states, patterns)
+    if _values_checked(validate):
+        _check_finite_lean(patterns, "patterns")
+        _check_finite_lean(states, "states")
     chunk_size = _check_chunk(chunk_size)
-    if method not in ("auto", "matmul", "sdpa"):
-        raise ValueError(f"method must be one of 'auto', 'matmul', 'sdpa'; got {method!r}")
+    method = _resolve_method(method, states)
     shape = states.shape
-    s = states.reshape(-1, shape[-1])
-    if chunk_size is not None and chunk_size < patterns.shape[0]:
-        out = _update_chunked(s, patterns, beta, chunk_size)
-    else:
-        if method == "auto":
-            method = update_method(s.device, s.dtype)
-        if method == "sdpa":
-            out = _update_sdpa(s, patterns, beta)
-        else:
-            out = _update_matmul(s, patterns, beta)
+    out = _update_kernel(states.reshape(-1, shape[-1]), patterns, beta, chunk_size, method)
     return out.reshape(shape)
 
 
-class Retrieval(NamedTuple):
-    """Result of :func:`retrieve`, which unpacks as ``states, steps``.
+@dataclasses.dataclass(frozen=True)
+class Retrieval(Result):
+    """Result of :func:`retrieve`.
 
-    ``states`` holds the (approximate) fixed points, with the shape of the cues; ``steps`` is
-    the number of updates that moved some state by more than ``tol`` (0 if the cues were
-    already fixed points, ``max_steps`` if the iteration did not settle).
+    Attributes
+    ----------
+    states : torch.Tensor
+        The (approximate) fixed points, with the shape of the cues.
+    steps : int
+        The number of updates that moved some state by more than ``tol`` (0 if the cues were
+        already fixed points, ``max_steps`` if the iteration did not settle).
+    converged : bool
+        Whether the last update moved every state by at most ``tol``.
+
+    Notes
+    -----
+    Unpacking as ``states, steps = retrieve(...)`` (the tuple of earlier versions) still works
+    but is deprecated; read the attributes instead.
     """
 
     states: torch.Tensor
     steps: int
+    converged: bool
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        warnings.warn(
+            "unpacking a Retrieval as (states, steps) is deprecated; use res.states and res.steps",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return iter((self.states, self.steps))
 
 
 def retrieve(
@@ -358,13 +498,15 @@ def retrieve(
     tol: float = 1e-6,
     *,
     chunk_size: int | None = None,
+    method: str = "auto",
 ) -> Retrieval:
-    r"""Iterate :func:`update` to a fixed point (chapter 4, eq. (4.4)).
+    r"""Iterate :func:`update` to a fixed point (:math:numref:`eq-modern-update`).
 
     The iteration stops at the first update that moves every state by at most ``tol``
     (Euclidean norm; moves below the dtype's round-off level ``8 eps M`` count as zero); that
     last, confirming update is applied but not counted. So a cue that lands on its fixed
-    point in one update reports ``steps == 1``.
+    point in one update reports ``steps == 1``. The inputs are checked once (including the
+    scan for NaN and infinite entries); the steps then run the private kernel.
 
     Parameters
     ----------
@@ -380,29 +522,50 @@ def retrieve(
         Convergence threshold on ``||xi_new - xi||`` (>= 0).
     chunk_size : int, optional
         Passed to :func:`update`.
+    method : {"auto", "matmul", "sdpa"}
+        Passed to :func:`update`.
 
     Returns
     -------
     Retrieval
-        ``(states, steps)``: the final states and the number of updates that moved them.
+        The final states, the number of updates that moved them, and whether they settled.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (named), or an update that overflowed the dtype (``beta`` times an
+        overlap beyond its range).
     """
     beta = check_positive(beta, "beta")
-    _check_pair(states, patterns)
+    states, patterns = _check_pair(states, patterns)
+    _check_finite_lean(patterns, "patterns")
+    _check_finite_lean(states, "states")
     max_steps = check_int(max_steps, "max_steps", minimum=1)
     tol = float(tol) if isinstance(tol, (int, float)) and not isinstance(tol, bool) else tol
     if not isinstance(tol, float) or not math.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    chunk_size = _check_chunk(chunk_size)
+    method = _resolve_method(method, states)
+    shape = states.shape
+    s = states.reshape(-1, shape[-1])
+    # convert the patterns to the working dtype once, not at every step
+    x = patterns if method == "sdpa" else patterns.to(_work_dtype(patterns.dtype))
     # a move below the round-off level of the dtype also counts as converged, so that a
     # float32 or float16 iteration stops even when tol is below what that dtype can resolve
-    floor = 8 * torch.finfo(states.dtype).eps * float(_max_norm(patterns))
-    x = states
+    floor = 8 * torch.finfo(states.dtype).eps * float(_max_norm(x))
     for t in range(max_steps):
-        new = update(x, patterns, beta, chunk_size=chunk_size)
-        moved = torch.linalg.vector_norm(new - x, dim=-1).max()
-        x = new
-        if float(moved) <= max(tol, floor):
-            return Retrieval(x, t)
-    return Retrieval(x, max_steps)
+        new = _update_kernel(s, x, beta, chunk_size, method)
+        moved = float(torch.linalg.vector_norm((new - s).to(x.dtype), dim=-1).max())
+        if not math.isfinite(moved):
+            raise ValueError(
+                f"the update overflowed in {states.dtype} at beta = {beta:g}: the scores "
+                "beta * x_i . xi leave the range of the dtype; use a smaller beta, rescale the "
+                "patterns or use a wider dtype"
+            )
+        s = new
+        if moved <= max(tol, floor):
+            return Retrieval(s.reshape(shape), t, True)
+    return Retrieval(s.reshape(shape), max_steps, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +574,7 @@ def retrieve(
 
 
 def separation(patterns: torch.Tensor, *, chunk_size: int | None = None) -> torch.Tensor:
-    r"""Separation of each pattern from the others (chapter 4, eq. (4.6)).
+    r"""Separation of each pattern from the others (:math:numref:`eq-modern-separation`).
 
     .. math:: \Delta_i = x_i^\top x_i - \max_{j \ne i} x_i^\top x_j
 
@@ -432,6 +595,8 @@ def separation(patterns: torch.Tensor, *, chunk_size: int | None = None) -> torc
     n = patterns.shape[0]
     if n == 1:
         return torch.full((1,), math.inf, dtype=patterns.dtype, device=patterns.device)
+    out_dtype = patterns.dtype
+    patterns = patterns.to(_work_dtype(out_dtype))  # the Gram matrix in float32 for half
     step = n if chunk_size is None else chunk_size
     out = []
     for start in range(0, n, step):
@@ -441,13 +606,13 @@ def separation(patterns: torch.Tensor, *, chunk_size: int | None = None) -> torc
         self_ = (rows * rows).sum(dim=-1)
         g[torch.arange(rows.shape[0], device=patterns.device), idx] = -math.inf
         out.append(self_ - g.max(dim=-1).values)
-    return torch.cat(out)
+    return torch.cat(out).to(out_dtype)
 
 
 def one_step_error_bound(
     patterns: torch.Tensor, beta: float, radius: float | torch.Tensor = 0.0
 ) -> torch.Tensor:
-    r"""Bound on the one-step retrieval error of each pattern (chapter 4, eq. (4.7)).
+    r"""Bound on the one-step retrieval error of each pattern (:math:numref:`eq-modern-onestep`).
 
     For a state ``xi`` with ``||xi - x_i|| <= r``,
 
@@ -516,12 +681,13 @@ def softmax_mass_count(
     *,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
-    r"""How many patterns hold a share ``mass`` of the softmax weight (chapter 4, eq. (4.8)).
+    r"""How many patterns hold a share ``mass`` of the softmax weight.
 
-    With ``p = softmax(beta X^T xi)`` sorted in decreasing order, the count is the smallest
-    ``k`` with ``p_(1) + ... + p_(k) >= mass``. It tells the three kinds of fixed point apart:
-    ``k`` close to ``N`` (global average), ``k`` about the size of a cluster of similar
-    patterns (metastable state), ``k = 1`` (a single pattern is retrieved).
+    The statistic of :math:numref:`eq-modern-mass`: with ``p = softmax(beta X^T xi)`` sorted
+    in decreasing order, the count is the smallest ``k`` with ``p_(1) + ... + p_(k) >= mass``.
+    It tells the three kinds of fixed point apart: ``k`` close to ``N`` (global average),
+    ``k`` about the size of a cluster of similar patterns (metastable state), ``k = 1`` (a
+    single pattern is retrieved).
 
     Parameters
     ----------
@@ -543,11 +709,15 @@ def softmax_mass_count(
         Integer counts (``int64``), shape ``states.shape[:-1]``.
     """
     beta = check_positive(beta, "beta")
-    _check_pair(states, patterns)
+    states, patterns = _check_pair(states, patterns)
+    _check_finite_lean(patterns, "patterns")
+    _check_finite_lean(states, "states")
     mass = check_probability(mass, "mass", open_left=True)
     chunk_size = _check_chunk(chunk_size)
     lead = states.shape[:-1]
-    s = states.reshape(-1, states.shape[-1])
+    wd = _work_dtype(states.dtype)  # scores in float32 for half precision
+    s = states.reshape(-1, states.shape[-1]).to(wd)
+    patterns = patterns.to(wd)
     n = patterns.shape[0]
     # the cumulative sums are formed in float64 so that a share of exactly 0.9 is not lost to
     # float32 round-off
@@ -618,7 +788,7 @@ def softmax_mass_count(
 
 
 def storage_constant(beta: float, K: float, d: int, p: float) -> float:
-    r"""The constant ``c`` of the exponential storage theorem (chapter 4, eq. (4.9)).
+    r"""The constant ``c`` of the exponential storage theorem (:math:numref:`eq-modern-storage`).
 
     For patterns drawn uniformly on the sphere of radius ``M = K sqrt(d - 1)`` and failure
     probability ``p``,
@@ -658,7 +828,9 @@ def storage_constant(beta: float, K: float, d: int, p: float) -> float:
 
 
 def storage_capacity(beta: float, K: float, d: int, p: float) -> float:
-    r"""Number of random patterns storable with probability ``1 - p`` (chapter 4, eq. (4.9)).
+    r"""Number of random patterns storable with probability ``1 - p``.
+
+    The exponential storage theorem, :math:numref:`eq-modern-storage`.
 
     Returns ``sqrt(p) c^{(d-1)/4}`` with ``c`` from :func:`storage_constant`. The theorem
     requires ``c >= (2 / sqrt(p))^{4/(d-1)}``; a ``ValueError`` is raised when it fails.
@@ -779,7 +951,7 @@ def draw_retrieval(
 
     The stored patterns and the cues come from :func:`masked_glyphs`. The panel shows, for the
     first ``shown`` glyphs, three rows: the cues (bottom half unknown, drawn grey), the states
-    after ``steps`` updates (chapter 4, eq. (4.4)), and the stored glyphs. Small ``beta``
+    after ``steps`` updates (:math:numref:`eq-modern-update`), and the stored glyphs. Small ``beta``
     gives a blurred superposition of all glyphs, large ``beta`` the exact glyph.
 
     Parameters

@@ -299,8 +299,9 @@ def test_retrieve_one_step_under_bound():
     assert bool((bound < 1e-10).all())
     one = modern.update(cues, x, 100.0)
     assert bool(((one - x).norm(dim=-1) <= bound).all())
-    out, steps = modern.retrieve(cues, x, 100.0, max_steps=10, tol=1e-8)
-    assert steps == 1
+    res = modern.retrieve(cues, x, 100.0, max_steps=10, tol=1e-8)
+    out = res.states
+    assert res.steps == 1 and res.converged
     assert bool(((out - x).norm(dim=-1) <= bound).all())
 
 
@@ -323,8 +324,9 @@ def test_retrieve_one_step_binary_patterns(dtype):
     assert bool((err0 <= bound + 64 * eps * 8).all())
     cues = x.clone()
     cues[:, :8] *= -1
-    out, steps = modern.retrieve(cues, x, 1.0)
-    assert steps == 1
+    res = modern.retrieve(cues, x, 1.0)
+    out = res.states
+    assert res.steps == 1
     assert bool(((out - x).norm(dim=-1) <= 64 * eps * 8).all())
 
 
@@ -343,13 +345,16 @@ def test_one_step_error_bound_holds(seed, n, log_beta):
 def test_retrieve_returns_fixed_point_and_counts_steps():
     """Checks eq. (4.4): retrieve stops at a fixed point of the update; steps counts moves."""
     s, x = _draw(8, 15, 5, 4, 1.0)
-    out, steps = modern.retrieve(s, x, 1.5, max_steps=500, tol=1e-12)
-    assert 1 <= steps < 500
-    assert torch.allclose(modern.update(out, x, 1.5), out, atol=1e-11)
-    again, steps0 = modern.retrieve(out, x, 1.5, max_steps=500, tol=1e-10)
-    assert steps0 == 0 and torch.allclose(again, out, atol=1e-10)
-    _, capped = modern.retrieve(s, x, 1.5, max_steps=1, tol=0.0)
-    assert capped == 1
+    res = modern.retrieve(s, x, 1.5, max_steps=500, tol=1e-12)
+    out = res.states
+    assert 1 <= res.steps < 500 and res.converged
+    # a fixed point of the explicit update xi = X softmax(beta X^T xi), not of modern.update
+    explicit = torch.softmax(1.5 * out @ x.T, -1) @ x
+    assert torch.allclose(explicit, out, atol=1e-11)
+    again = modern.retrieve(out, x, 1.5, max_steps=500, tol=1e-10)
+    assert again.steps == 0 and torch.allclose(again.states, out, atol=1e-10)
+    capped = modern.retrieve(s, x, 1.5, max_steps=1, tol=0.0)
+    assert capped.steps == 1 and not capped.converged
 
 
 # ------------------------------------------------------------------------- mass count
@@ -411,7 +416,7 @@ def test_three_regimes_on_clustered_patterns():
     )
     med = {}
     for beta in (1.0, 4.0, 8.0, 16.0, 32.0, 48.0):
-        fp, _ = modern.retrieve(x, x, beta, max_steps=1000, tol=1e-9)
+        fp = modern.retrieve(x, x, beta, max_steps=1000, tol=1e-9).states
         med[beta] = modern.softmax_mass_count(fp, x, beta).double().median().item()
     assert 215 <= med[1.0] <= 231 and 215 <= med[4.0] <= 231
     for beta in (8.0, 16.0, 32.0):
@@ -496,7 +501,9 @@ def test_bad_inputs_are_named():
         with pytest.raises(TypeError, match="dtype"):
             fn(s.float(), x, 1.0)
         with pytest.raises(TypeError, match="patterns"):
-            fn(s, x.long(), 1.0)
+            fn(s, x.to(torch.complex128), 1.0)
+        with pytest.raises(ValueError, match="same device"):
+            fn(s, x.to("meta"), 1.0)
         with pytest.raises(ValueError, match="states"):
             bad = s.clone()
             bad[0, 0] = float("nan")
@@ -507,6 +514,9 @@ def test_bad_inputs_are_named():
             fn(s.tolist(), x, 1.0)
     with pytest.raises(ValueError, match="method"):
         modern.update(s, x, 1.0, method="fast")
+    for fn in (modern.energy, modern.update):
+        with pytest.raises(TypeError, match="validate"):
+            fn(s, x, 1.0, validate=1)
     with pytest.raises(ValueError, match="mass"):
         modern.softmax_mass_count(s, x, 1.0, mass=0.0)
     with pytest.raises(ValueError, match="mass"):
@@ -602,3 +612,228 @@ def test_energy_descent_cuda():
     mag = (s.norm(dim=-1) + x.norm(dim=-1).max()) ** 2
     e0, e1 = modern.energy(s, x, 3.0), modern.energy(new, x, 3.0)
     assert bool((e1 <= e0 + 32 * torch.finfo(torch.float32).eps * mag).all())
+
+
+# ------------------------------------------------------------------- dtype policy, checks
+
+
+def test_integer_and_bool_inputs_follow_the_dtype_policy():
+    """Checks eq. (4.4) and (4.2) with +-1 patterns stored as int8 and 0/1 cues as bool.
+
+    The policy (CONTRIBUTING.md) converts integer and bool tensors to the floating dtype of
+    the other argument (or the default dtype), so the results equal the explicit formulas on
+    the converted values.
+    """
+    import ebmlib
+
+    x = ebmlib.random_patterns(6, 10, generator=torch.Generator().manual_seed(2))
+    xi8 = x.to(torch.int8)
+    s = torch.randn(3, 10, generator=torch.Generator().manual_seed(3))
+    want = torch.softmax(0.7 * s.double() @ x.double().T, -1) @ x.double()
+    got = modern.update(s, xi8, 0.7)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got.double(), want, atol=1e-6)
+    e = modern.energy(s.double(), xi8, 0.7)
+    assert e.dtype == torch.float64
+    assert torch.allclose(e, _explicit_energy(s.double(), x.double(), 0.7), atol=1e-12)
+    cues = (x > 0)[:2]  # bool cues against int8 patterns: both become the default dtype
+    out = modern.update(cues, xi8, 0.7)
+    assert out.dtype == torch.get_default_dtype()
+    want = torch.softmax(0.7 * cues.double() @ x.double().T, -1) @ x.double()
+    assert torch.allclose(out.double(), want, atol=1e-6)
+
+
+def test_validate_switch_and_compile_tracing():
+    """Checks that eq. (4.4)'s NaN scan runs by default and is skipped with validate=False.
+
+    Skipping is documented behaviour, not an accident: a NaN state then gives a NaN result
+    (as torch's own functions do), while the default raises an error naming ``states``.
+    """
+    s, x = _draw(15, 6, 3, 2, 1.0)
+    bad = s.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="states"):
+        modern.update(bad, x, 1.0)
+    with pytest.raises(ValueError, match="patterns"):
+        modern.energy(s, x.clone().fill_(float("inf")), 1.0)
+    out = modern.update(bad, x, 1.0, validate=False)
+    assert bool(torch.isnan(out[1]).all()) and bool(torch.isfinite(out[0]).all())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", [None, 4])
+def test_update_compiles_to_one_graph(chunk):
+    """Checks eq. (4.4) under torch.compile(fullgraph=True): no graph break, same values.
+
+    The "eager" backend traces with dynamo (any graph break raises under fullgraph) without
+    generating code, which keeps the test cheap; the result is compared with the explicit
+    float64 formula, not with the uncompiled function.
+    """
+    torch._dynamo.reset()
+    s, x = _draw(16, 10, 5, 3, 1.0)
+    want = torch.softmax(2.0 * s @ x.T, -1) @ x
+    f = torch.compile(modern.update, fullgraph=True, backend="eager")
+    assert torch.allclose(f(s, x, 2.0, chunk_size=chunk), want, atol=1e-12)
+    g = torch.compile(modern.energy, fullgraph=True, backend="eager")
+    assert torch.allclose(g(s, x, 2.0, chunk_size=chunk), _explicit_energy(s, x, 2.0), atol=1e-12)
+
+
+@pytest.mark.slow
+def test_update_compiles_with_inductor():
+    """Checks eq. (4.4) through a real inductor compile (generated C++ on the CPU)."""
+    torch._dynamo.reset()
+    s, x = _draw(17, 12, 6, 4, 1.0, torch.float32)
+    want = torch.softmax(3.0 * s.double() @ x.double().T, -1) @ x.double()
+    f = torch.compile(modern.update, fullgraph=True)
+    assert torch.allclose(f(s, x, 3.0).double(), want, atol=1e-5)
+
+
+def test_retrieve_checks_once_and_runs_the_kernel(monkeypatch):
+    """Checks that retrieve (eq. (4.4) iterated) scans each input once, not once per step.
+
+    The public ``update`` is replaced by a function that fails, so retrieve must run the
+    private kernel; the value scan is counted. The fixed point is checked against the
+    explicit update.
+    """
+    calls = []
+    real = modern._check_finite_lean
+
+    def counting(t, name):
+        calls.append(name)
+        return real(t, name)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("retrieve called the public update")
+
+    monkeypatch.setattr(modern, "_check_finite_lean", counting)
+    monkeypatch.setattr(modern, "update", forbidden)
+    s, x = _draw(18, 12, 4, 5, 1.0)
+    res = modern.retrieve(s, x, 2.0, max_steps=200, tol=1e-12)
+    assert res.steps > 3
+    assert sorted(calls) == ["patterns", "states"]
+    explicit = torch.softmax(2.0 * res.states @ x.T, -1) @ x
+    assert torch.allclose(explicit, res.states, atol=1e-11)
+
+
+def test_retrieval_is_a_result_and_old_unpacking_warns():
+    """Checks the result type of eq. (4.4) iterated: a Result dataclass; tuple unpacking warns."""
+    import dataclasses
+
+    from ebmlib.utils import Result
+
+    s, x = _draw(19, 8, 3, 2, 1.0)
+    res = modern.retrieve(s, x, 1.0)
+    assert isinstance(res, Result) and dataclasses.is_dataclass(res)
+    assert res.keys() == ["states", "steps", "converged"]
+    assert res["steps"] == res.steps and dict(res)["states"] is res.states
+    with pytest.warns(DeprecationWarning, match="res.states"):
+        states, steps = res
+    assert states is res.states and steps == res.steps
+
+
+def test_retrieve_names_an_overflow():
+    """Checks that an update whose scores overflow the dtype is reported, not returned as NaN.
+
+    float32 patterns of norm 1e19 give overlaps of 1e38 whose product with beta = 10 leaves
+    the float32 range; the error names beta and the dtype instead of blaming the cues.
+    """
+    x = torch.tensor([[1e19, 0.0], [0.0, 1e19]])
+    s = torch.tensor([[1e19, 1.0]])
+    with pytest.raises(ValueError, match="overflowed in torch.float32 at beta"):
+        modern.retrieve(s, x, 10.0)
+
+
+# --------------------------------------------------------------------- half precision
+
+
+HALF = [torch.float16, torch.bfloat16]
+HALF_BETAS = [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4]
+
+
+def _half_data(dtype):
+    """Cues near 32 of 64 patterns of norm about 2 in d = 16, rounded to ``dtype``."""
+    g = torch.Generator().manual_seed(21)
+    x = 2 * torch.randn(64, 16, generator=g, dtype=torch.float64) / 4
+    s = x[:32] + 0.3 * torch.randn(32, 16, generator=g, dtype=torch.float64) / 4
+    return s.to(dtype), x.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("beta", HALF_BETAS)
+@pytest.mark.parametrize("chunk", [None, 9])
+def test_half_precision_update_is_finite_and_accurate(dtype, beta, chunk):
+    """Checks eq. (4.4) in float16/bfloat16 for beta from 1e-3 to 1e4 against float64.
+
+    The reference is the explicit formula in float64 on the same (already rounded) inputs,
+    so only the arithmetic is judged. The result is a convex combination of patterns, of norm
+    at most M, rounded once to the half dtype: an error of at most eps/2 * M per entry. The
+    float32 scores add far less; we allow eps * M. Without float32 accumulation float16 gives
+    NaN at beta = 1e4 (scores beyond 65504).
+    """
+    s, x = _half_data(dtype)
+    sd, xd = s.double(), x.double()
+    want = torch.softmax(beta * sd @ xd.T, -1) @ xd
+    got = modern.update(s, x, beta, chunk_size=chunk)
+    assert got.dtype == dtype
+    assert bool(torch.isfinite(got).all())
+    m = xd.norm(dim=-1).max()
+    assert (got.double() - want).abs().max() <= torch.finfo(dtype).eps * m
+    # the peer: SDPA on the same half-precision inputs is finite too, and agrees
+    sdpa = F.scaled_dot_product_attention(s, x, x, scale=beta)
+    assert (got.double() - sdpa.double()).abs().max() <= 2 * torch.finfo(dtype).eps * m
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("beta", HALF_BETAS)
+def test_half_precision_energy_and_retrieve(dtype, beta):
+    """Checks eq. (4.2) in float16/bfloat16 for beta from 1e-3 to 1e4, and that retrieve runs.
+
+    The energy is formed in float32 and rounded once: error at most eps/2 * |E| plus the
+    float32 round-off of terms of size M^2; we allow eps * (|E| + M^2). retrieve must end on
+    finite states (it used to blame the cues for NaN of its own making).
+    """
+    s, x = _half_data(dtype)
+    sd, xd = s.double(), x.double()
+    want = _explicit_energy(sd, xd, beta)
+    got = modern.energy(s, x, beta)
+    assert got.dtype == dtype and bool(torch.isfinite(got).all())
+    m2 = xd.norm(dim=-1).max() ** 2
+    eps = torch.finfo(dtype).eps
+    assert bool(((got.double() - want).abs() <= eps * (want.abs() + m2)).all())
+    res = modern.retrieve(s, x, beta, max_steps=20)
+    assert res.states.dtype == dtype and bool(torch.isfinite(res.states).all())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("beta", [1e-3, 1.0, 1e3, 1e4])
+def test_half_precision_cuda(dtype, beta):
+    """Checks eq. (4.4) and (4.2) on CUDA in half precision (SDPA path) up to beta = 1e4."""
+    s, x = _half_data(dtype)
+    want = torch.softmax(beta * s.double() @ x.double().T, -1) @ x.double()
+    m = x.double().norm(dim=-1).max()
+    for method in ("auto", "matmul"):
+        got = modern.update(s.cuda(), x.cuda(), beta, method=method)
+        assert got.device.type == "cuda" and bool(torch.isfinite(got).all())
+        assert (got.double().cpu() - want).abs().max() <= 2 * torch.finfo(dtype).eps * m
+    e = modern.energy(s.cuda(), x.cuda(), beta)
+    assert e.device.type == "cuda" and bool(torch.isfinite(e).all())
+
+
+@pytest.mark.cuda
+def test_update_without_validation_never_syncs():
+    """Checks that eq. (4.4) with validate=False reads nothing back from the GPU."""
+    s, x = _draw(22, 256, 32, 64, 1.0, torch.float32)
+    s, x = s.cuda(), x.cuda()
+    for chunk in (None, 100):
+        modern.update(s, x, 2.0, chunk_size=chunk, validate=False)  # warm-up outside the check
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            out = modern.update(s, x, 2.0, chunk_size=chunk, validate=False)
+            e = modern.energy(s, x, 2.0, chunk_size=chunk, validate=False)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        want = torch.softmax(2.0 * s.double() @ x.double().T, -1) @ x.double()
+        assert torch.allclose(out.double(), want, atol=1e-4)
+        assert e.shape == (64,)
