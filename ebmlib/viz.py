@@ -18,6 +18,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -225,7 +226,32 @@ def animate(
     with plt.rc_context({"animation.embed_limit": 60.0}):
         html = anim.to_jshtml(default_mode=default_mode)
     plt.close(fig)
-    return JSAnimation(html, n_frames)
+    return JSAnimation(_offline_controls(html), n_frames)
+
+
+# matplotlib's player draws its buttons with Font Awesome icons loaded from a CDN; offline they
+# would be blank. Plain characters that every font has replace them (the buttons keep their
+# titles and aria-labels).
+_ICON_TEXT = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "|\u25c0\ufe0e\u25c0\ufe0e",
+    "fa fa-step-backward": "|\u25c0\ufe0e",
+    "fa fa-play fa-flip-horizontal": "\u25c0\ufe0e",
+    "fa fa-pause": "\u275a\u275a",
+    "fa fa-play": "\u25b6\ufe0e",
+    "fa fa-step-forward": "\u25b6\ufe0e|",
+    "fa fa-fast-forward": "\u25b6\ufe0e\u25b6\ufe0e|",
+    "fa fa-plus": "+",
+}
+_CDN_LINK = re.compile(r"<link[^>]*href=\"https?://[^\"]*font-awesome[^\"]*\"[^>]*>\s*")
+
+
+def _offline_controls(html: str) -> str:
+    """The animation's HTML with no request to the network (icons as plain characters)."""
+    html = _CDN_LINK.sub("", html)
+    for cls, text in _ICON_TEXT.items():
+        html = html.replace(f'<i class="{cls}"></i>', f'<span class="ebm-anim-icon">{text}</span>')
+    return html
 
 
 def is_static() -> bool:

@@ -41,6 +41,19 @@ def test_animate_renders_all_frames_to_html():
     assert sorted(set(seen)) == [0, 1, 2, 3]
 
 
+def test_animate_needs_no_network():
+    """The player's HTML loads nothing from the network; its nine buttons keep a visible label."""
+    import re
+
+    html = viz.animate(lambda i, ax: ax.plot([0, i]), 3, figsize=(2, 2)).to_html()
+    urls = set(re.findall(r"""(?:src|href)\s*=\s*["']?(https?://[^"' >]+)""", html))
+    assert not urls, f"the animation loads {urls}"
+    assert "font-awesome" not in html and 'class="fa ' not in html
+    labels = re.findall(r'<span class="ebm-anim-icon">([^<]+)</span>', html)
+    assert len(labels) == 9 and all(label.strip() for label in labels)
+    assert "Play" in html and "Pause" in html  # titles and aria-labels stay
+
+
 def test_animate_bad_input():
     with pytest.raises(TypeError, match="frames_fn"):
         viz.animate(5, 3)
