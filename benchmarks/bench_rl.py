@@ -19,7 +19,7 @@ import torch
 
 import ebmlib.rl  # noqa: F401  (registers the environments)
 from ebmlib.rl import train
-from ebmlib.rl.agents import DQN, FreeEnergyQ, RandomAgent, TabularQ
+from ebmlib.rl.agents import DQN, FreeEnergyQ, RandomAgent, TabularQ, linear_schedule
 
 from .harness import Row, register
 
@@ -27,7 +27,7 @@ from .harness import Row, register
 def _steps_per_second(env, agent, episodes: int, seed: int = 0) -> float:
     t0 = time.perf_counter()
     h = train(env, agent, episodes, seed=seed, progress_bar=False)
-    return sum(h["length"]) / (time.perf_counter() - t0)
+    return sum(h.lengths) / (time.perf_counter() - t0)
 
 
 @register("rl_free_energy_steps")
@@ -98,7 +98,7 @@ def dqn_cartpole_steps(quick: bool) -> list[Row]:
         env.observation_space,
         env.action_space,
         learning_starts=1000,
-        epsilon_decay_steps=5000,
+        epsilon=linear_schedule(1.0, 0.05, 5000),
         generator=torch.Generator().manual_seed(0),
     )
     episodes = 60 if quick else 200

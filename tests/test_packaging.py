@@ -219,9 +219,7 @@ _BARE_IMPORTS_PENDING = {
     "ising.py",
     "modern.py",
     "rbm.py",
-    "rl/__init__.py",
     "rl/multigoal.py",
-    "rl/plots.py",
 }
 
 ALL_MODULES = sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)

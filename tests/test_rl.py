@@ -48,13 +48,14 @@ def test_success_probability_of_optimal_policy(frozenlake):
 def test_policy_evaluation_matches_value_iteration(frozenlake):
     """Checks eq. (9.2): evaluating the optimal policy gives back V* and Q*."""
     sol = exact.value_iteration(frozenlake, 0.99)
-    V, Q = exact.policy_evaluation(frozenlake, sol.policy, 0.99)
+    res = exact.policy_evaluation(frozenlake, sol.policy, 0.99)
+    V, Q = res.V, res.Q
     torch.testing.assert_close(V, sol.V, atol=1e-9, rtol=0)
     torch.testing.assert_close(Q, sol.Q, atol=1e-9, rtol=0)
     # a stochastic policy given as probabilities agrees with its one-hot form
-    V2, _ = exact.policy_evaluation(
+    V2 = exact.policy_evaluation(
         frozenlake, torch.nn.functional.one_hot(sol.policy, 4).double(), 0.99
-    )
+    ).V
     torch.testing.assert_close(V2, V)
 
 
@@ -133,7 +134,7 @@ def test_boltzmann_action_frequencies():
 
     Tolerance: 4 standard errors for n = 20000 draws.
     """
-    ag = TabularQ(1, 3, exploration="boltzmann", temperature=0.5)
+    ag = TabularQ(1, 3, exploration="boltzmann", T=0.5)
     ag.table[0] = [0.0, 0.5, 1.0]
     p = torch.softmax(torch.tensor([0.0, 0.5, 1.0]) / 0.5, 0).numpy()
     g = torch.Generator().manual_seed(0)
@@ -189,9 +190,9 @@ def test_train_is_reproducible_and_records_history(frozenlake):
             eval_fn=lambda a: exact.success_probability(frozenlake, a.greedy_policy()),
         )
         runs.append(h)
-    assert runs[0]["return"] == runs[1]["return"]
-    assert len(runs[0]["return"]) == 50
-    assert runs[0]["eval_episode"] == [0, 25, 50]
+    assert runs[0].returns == runs[1].returns
+    assert len(runs[0].returns) == 50
+    assert runs[0].eval_episode == [0, 25, 50]
     ev = training.evaluate(frozenlake, ag, 20, seed=1)
     assert set(ev) >= {"returns", "mean_return", "std_error"}
     with pytest.raises(ValueError, match="eval_fn"):
@@ -297,9 +298,7 @@ def test_symmetry_trap_identical_hidden_updates():
 
 def _gibbs_freq(ag, obs, t, n, sweeps, t0=None):
     g = torch.Generator().manual_seed(7)
-    units = ag.gibbs_actions(
-        obs, n_chains=n, sweeps=sweeps, temperature=t, start_temperature=t0 or t, generator=g
-    )
+    units = ag.gibbs_actions(obs, n_chains=n, sweeps=sweeps, T=t, T0=t0 or t, generator=g)
     idx = [ag.act_codec.to_index(ag.act_codec.units_to_value(u), "a") for u in units]
     return np.bincount(idx, minlength=ag.act_codec.n_values) / n
 
@@ -385,7 +384,7 @@ def test_dqn_learns_a_bandit():
         hidden=(16,),
         learning_starts=32,
         batch_size=16,
-        epsilon_decay_steps=200,
+        epsilon=linear_schedule(1.0, 0.05, 200),
         generator=torch.Generator().manual_seed(0),
     )
     training.train(env, ag, 400, seed=0)
@@ -436,7 +435,7 @@ def test_demo_drawing_functions():
 
     ax = plots.draw_frozenlake_gamma(gamma=0.99)
     assert "V*(start)=0.5420" in ax.get_title() and "P(goal)=0.8235" in ax.get_title()
-    ax = plots.draw_gibbs_temperature(temperature=1.0, n_samples=500)
+    ax = plots.draw_gibbs_temperature(T=1.0, n_samples=500)
     heights = [p.get_height() for p in ax.patches]
     assert len(heights) == 8 and sum(heights) == pytest.approx(1.0)
     ax = plots.draw_blocker(np.array([1, 2, 22]), n_agents=2)
@@ -465,7 +464,7 @@ def test_gibbs_agent_finds_high_reward_actions_among_2_to_40():
         lr=0.02,
         init_std=0.5,
         exploration="boltzmann",
-        temperature=linear_schedule(2.0, 0.2, 4000),
+        T=linear_schedule(2.0, 0.2, 4000),
         generator=torch.Generator().manual_seed(0),
     )
     assert not agent.enumerate

@@ -1,18 +1,29 @@
-"""Agents: tabular Q-learning/SARSA, the free-energy (RBM) Q-function, and a small DQN.
+r"""Agents: tabular Q-learning/SARSA, the free-energy (RBM) Q-function, and the deep Q agents.
 
-All agents share one small interface used by :func:`ebmlib.rl.training.train`:
+Every agent is built the same way::
+
+    Agent(observation_space, action_space, config=None, *, generator=None, **overrides)
+
+with a config dataclass from :mod:`ebmlib.rl.config` (``overrides`` replace single fields), and
+shares one small interface used by :mod:`ebmlib.rl.training`:
 
 * ``act(obs, generator=None)``: an exploratory action (epsilon-greedy or Boltzmann);
 * ``greedy(obs)``: the action with the highest estimated value;
 * ``update(obs, action, reward, next_obs, next_action, terminated)``: one learning step
   (``next_action`` is the action the agent will take next, used by SARSA; it is ``None`` when
-  the episode terminated). Returns the TD error ``delta`` as a float;
+  the episode terminated). Returns the TD error ``delta`` (the mean absolute TD error of the
+  minibatch for the deep agents) as a float. A NaN or infinite reward raises a ``ValueError``;
 * ``begin_episode(episode)``: lets exploration schedules depend on the episode number.
 
-Exploration parameters (``epsilon``, ``temperature``) are floats or callables
-``episode -> float``.
+``generator=None`` means torch's global generator everywhere (weights, minibatches, actions), so
+``torch.manual_seed(s)`` makes a run reproducible and different seeds give different agents.
 
-See chapter 9 (:ref:`chapter-rl`) for Q-learning and SARSA and chapter 10
+The deep agents (:class:`DQN` here, :class:`~ebmlib.rl.energy_agents.SoftQ` and
+:class:`~ebmlib.rl.energy_agents.HopfieldQ`) are thin subclasses of :class:`DeepQAgent` that
+differ only in their Q-network: one :class:`~ebmlib.rl.config.DeepQConfig`, one
+:class:`~ebmlib.rl.buffer.ReplayBuffer` and one TD step (:func:`td_step`).
+
+See chapter 9 (:ref:`chapter-rl`) for Q-learning, SARSA and DQN, chapter 10
 (:ref:`chapter-free-energy-rl`) for :class:`FreeEnergyQ`.
 """
 
@@ -20,67 +31,51 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gymnasium import spaces
 
-from .._validation import (
-    check_choice,
-    check_generator,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-)
-from ._nets import _mlp, _seeded_init
+from .._optional import require
+from .._validation import check_generator, check_int, check_positive
+from ..utils import renamed_argument
+from ._nets import QHeadNet
 from ._spaces import SpaceCodec
+from .buffer import ReplayBuffer, Transitions
+from .config import (
+    DeepQConfig,
+    FreeEnergyConfig,
+    LinearSchedule,
+    Schedule,
+    TabularConfig,
+    _build,
+    linear_schedule,
+    schedule_value,
+)
+
+spaces = require("gymnasium", "rl", feature="ebmlib.rl").spaces
 
 __all__ = [
     "TabularQ",
     "FreeEnergyQ",
+    "DeepQAgent",
     "DQN",
     "IndependentQ",
     "RandomAgent",
     "linear_schedule",
     "boltzmann_probabilities",
+    "td_targets",
+    "td_step",
+    "update_target",
 ]
 
-Schedule = float | Callable[[int], float]
+_SINCE = "0.2"
 
 
-def linear_schedule(start: float, end: float, duration: int) -> Callable[[int], float]:
-    """A schedule ``t -> start + (end - start) * min(t / duration, 1)`` for exploration.
-
-    Parameters
-    ----------
-    start, end : float
-        Values at ``t = 0`` and for ``t >= duration``.
-    duration : int
-        Number of episodes (or steps) of the ramp, >= 1.
-    """
-    duration = check_int(duration, "duration", minimum=1)
-    start = float(start)
-    end = float(end)
-
-    def schedule(t: int) -> float:
-        return start + (end - start) * min(t / duration, 1.0)
-
-    return schedule
-
-
-def _check_schedule(value: Schedule, name: str, positive: bool) -> Schedule:
-    if callable(value):
-        return value
-    if positive:
-        return check_positive(value, name)
-    return check_probability(value, name)
-
-
-def _space(value: Any, name: str) -> spaces.Space:
+def _space(value: Any, name: str) -> Any:
     if isinstance(value, spaces.Space):
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -88,53 +83,102 @@ def _space(value: Any, name: str) -> spaces.Space:
     raise TypeError(f"{name} must be a gymnasium space or a positive int, got {type(value)}")
 
 
-def boltzmann_probabilities(q: torch.Tensor, temperature: float) -> torch.Tensor:
-    r"""Boltzmann (softmax) exploration ``pi(a|s) = exp(Q(s,a)/T) / sum_b exp(Q(s,b)/T)``.
+def _check_reward(reward: Any) -> float:
+    """The reward as a float; NaN or infinite rewards raise (they would poison every value)."""
+    if isinstance(reward, torch.Tensor | np.ndarray) and reward.ndim == 0:
+        reward = reward.item()
+    if isinstance(reward, bool) or not isinstance(reward, int | float | np.integer | np.floating):
+        raise TypeError(f"reward must be a real number, got {type(reward).__name__}")
+    r = float(reward)
+    if not math.isfinite(r):
+        raise ValueError(f"reward must be a finite number, got {r}")
+    return r
+
+
+def _check_delta(delta: float, what: str) -> float:
+    if not math.isfinite(delta):
+        raise ValueError(
+            f"the TD error became {delta} ({what}); the values diverged: lower the learning rate "
+            "or the discount"
+        )
+    return delta
+
+
+def boltzmann_probabilities(q: torch.Tensor, T: float) -> torch.Tensor:
+    r"""Boltzmann (softmax) policy :math:`\pi(a|s) = e^{Q(s,a)/T} / \sum_b e^{Q(s,b)/T}`.
 
     Chapter 9, eq. (9.8). ``q`` is ``[..., A]``; the result has the same shape.
     """
-    temperature = check_positive(temperature, "temperature")
-    return torch.softmax(q / temperature, dim=-1)
+    T = check_positive(T, "T")
+    return torch.softmax(q / T, dim=-1)
 
 
 class _Agent:
-    """Shared bookkeeping: spaces, exploration schedules, episode counter."""
+    """Shared bookkeeping of the online agents: spaces, config, exploration schedules."""
 
-    def __init__(
-        self,
-        observation_space: Any,
-        action_space: Any,
-        *,
-        gamma: float,
-        exploration: str,
-        epsilon: Schedule,
-        temperature: Schedule,
-    ) -> None:
+    config: Any
+
+    def _init_agent(self, observation_space: Any, action_space: Any, config: Any) -> None:
         self.observation_space = _space(observation_space, "observation_space")
         self.action_space = _space(action_space, "action_space")
         self.obs_codec = SpaceCodec(self.observation_space, "observation_space")
         self.act_codec = SpaceCodec(self.action_space, "action_space")
-        self.gamma = check_probability(gamma, "gamma")
-        self.exploration = check_choice(exploration, "exploration", ("epsilon", "boltzmann"))
-        self.epsilon = _check_schedule(epsilon, "epsilon", positive=False)
-        self.temperature = _check_schedule(temperature, "temperature", positive=True)
+        self.config = config
         self.episode = 0
+
+    @property
+    def gamma(self) -> float:
+        """Discount factor (``config.gamma``)."""
+        return self.config.gamma
+
+    @property
+    def exploration(self) -> str:
+        """``"epsilon"`` or ``"boltzmann"`` (``config.exploration``)."""
+        return self.config.exploration
+
+    @property
+    def method(self) -> str:
+        """``"q"`` or ``"sarsa"`` (``config.method``)."""
+        return self.config.method
 
     def begin_episode(self, episode: int) -> None:
         """Tell the agent which episode starts (drives the exploration schedules)."""
-        self.episode = int(episode)
+        self.episode = check_int(episode, "episode", minimum=0)
 
     @property
     def current_epsilon(self) -> float:
         """Epsilon of the current episode."""
-        e = self.epsilon(self.episode) if callable(self.epsilon) else self.epsilon
-        return check_probability(e, "epsilon")
+        return schedule_value(self.config.epsilon, self.episode, "epsilon", "probability")
+
+    @property
+    def current_T(self) -> float:
+        """Boltzmann temperature of the current episode."""
+        return schedule_value(self.config.T, self.episode, "T")
 
     @property
     def current_temperature(self) -> float:
-        """Boltzmann temperature of the current episode."""
-        t = self.temperature(self.episode) if callable(self.temperature) else self.temperature
-        return check_positive(t, "temperature")
+        """Deprecated alias of :attr:`current_T`."""
+        warnings.warn(
+            "current_temperature is deprecated; use current_T", DeprecationWarning, stacklevel=2
+        )
+        return self.current_T
+
+
+def _random_action(c: SpaceCodec, generator: torch.Generator | None) -> Any:
+    """A uniformly random value of the space behind ``c``."""
+    if c.kind == "discrete":
+        return int(torch.randint(c.n_units, (), generator=generator)) + c.start
+    if c.kind == "multidiscrete":
+        u = torch.rand(len(c.groups), generator=generator).numpy()
+        return (u * np.asarray(c.groups)).astype(np.int64) + c.start_vec
+    if c.kind == "multibinary":
+        return (torch.rand(c.n_units, generator=generator) < 0.5).to(torch.int8).numpy()
+    low = torch.as_tensor(c.space.low, dtype=torch.float64)
+    high = torch.as_tensor(c.space.high, dtype=torch.float64)
+    if not bool(torch.isfinite(low).all() & torch.isfinite(high).all()):
+        raise ValueError(f"{c.name}: random actions need a Box with finite bounds")
+    u = torch.rand(low.shape, generator=generator, dtype=torch.float64)
+    return (low + u * (high - low)).numpy().astype(c.space.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,63 +198,45 @@ class TabularQ(_Agent):
     observation_space, action_space : gymnasium space or int
         ``Discrete``, ``MultiDiscrete`` or ``MultiBinary`` (an int ``n`` means ``Discrete(n)``).
         Composite spaces are flattened to one table index (joint states and joint actions).
-    lr : float
-        Learning rate ``eta`` in (0, 1].
-    gamma : float
-        Discount factor.
-    method : {"q", "sarsa"}
-    exploration : {"epsilon", "boltzmann"}
-    epsilon : float or callable
-        Exploration rate (or schedule ``episode -> epsilon``).
-    temperature : float or callable
-        Boltzmann temperature (or schedule).
-    q_init : float
-        Initial table value (optimistic values encourage exploration).
-    max_entries : int
-        Refuse tables larger than this (they are impractical; use :class:`FreeEnergyQ`).
+    config : TabularConfig, optional
+        Learning rate, discount, method, exploration (see :class:`~ebmlib.rl.config.TabularConfig`).
+    **overrides :
+        Single fields of the config (``lr=0.5``, ``method="sarsa"``, ``T=0.3``, ...).
 
     Attributes
     ----------
     table : numpy.ndarray ``[S, A]`` (float64)
     """
 
+    @renamed_argument("temperature", "T", since=_SINCE)
     def __init__(
         self,
         observation_space: Any,
         action_space: Any,
-        *,
-        lr: float = 0.1,
-        gamma: float = 0.99,
-        method: str = "q",
-        exploration: str = "epsilon",
-        epsilon: Schedule = 0.1,
-        temperature: Schedule = 1.0,
-        q_init: float = 0.0,
-        max_entries: int = 50_000_000,
+        config: TabularConfig | None = None,
+        **overrides: Any,
     ) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            gamma=gamma,
-            exploration=exploration,
-            epsilon=epsilon,
-            temperature=temperature,
-        )
-        self.lr = check_probability(lr, "lr", open_left=True)
-        self.method = check_choice(method, "method", ("q", "sarsa"))
+        self._init_agent(observation_space, action_space, _build(TabularConfig, config, overrides))
         for codec in (self.obs_codec, self.act_codec):
             if codec.kind == "box" or codec.n_values <= 0:
                 raise ValueError(f"{codec.name} is too large or continuous for a table")
         n = self.obs_codec.n_values * self.act_codec.n_values
-        if n > check_int(max_entries, "max_entries", minimum=1):
+        if n > self.config.max_entries:
             raise ValueError(
                 f"a table with {self.obs_codec.n_values} states x {self.act_codec.n_values} "
-                f"actions = {n} entries exceeds max_entries={max_entries}; a table is "
-                "impractical here (use FreeEnergyQ)"
+                f"actions = {n} entries exceeds max_entries={self.config.max_entries}; a table "
+                "is impractical here (use FreeEnergyQ)"
             )
         self.table = np.full(
-            (self.obs_codec.n_values, self.act_codec.n_values), float(q_init), dtype=np.float64
+            (self.obs_codec.n_values, self.act_codec.n_values),
+            self.config.q_init,
+            dtype=np.float64,
         )
+
+    @property
+    def lr(self) -> float:
+        """Learning rate (``config.lr``)."""
+        return self.config.lr
 
     def q_values(self, obs: Any) -> torch.Tensor:
         """Row ``Q(s, .)`` as a float64 tensor ``[A]``."""
@@ -232,7 +258,7 @@ class TabularQ(_Agent):
             if best.size == 1:
                 return int(best[0])
             return int(best[int(torch.randint(best.size, (), generator=generator))])
-        p = boltzmann_probabilities(torch.from_numpy(row), self.current_temperature)
+        p = boltzmann_probabilities(torch.from_numpy(row), self.current_T)
         return int(torch.multinomial(p, 1, generator=generator))
 
     def act(self, obs: Any, generator: torch.Generator | None = None) -> Any:
@@ -256,10 +282,11 @@ class TabularQ(_Agent):
         terminated: bool,
     ) -> float:
         """One Q-learning or SARSA step (eq. (9.6) or (9.7)); returns the TD error."""
+        reward = _check_reward(reward)
         s = self.obs_codec.to_index(obs, "obs")
         a = self.act_codec.to_index(action, "action")
         if terminated:
-            target = float(reward)
+            target = reward
         else:
             s2 = self.obs_codec.to_index(next_obs, "next_obs")
             if self.method == "q":
@@ -268,10 +295,10 @@ class TabularQ(_Agent):
                 if next_action is None:
                     raise ValueError("SARSA needs next_action when the episode goes on")
                 nxt = self.table[s2, self.act_codec.to_index(next_action, "next_action")]
-            target = float(reward) + self.gamma * nxt
-        delta = target - self.table[s, a]
+            target = reward + self.gamma * float(nxt)
+        delta = _check_delta(target - float(self.table[s, a]), "TabularQ")
         self.table[s, a] += self.lr * delta
-        return float(delta)
+        return delta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,49 +306,31 @@ class RandomAgent(_Agent):
     """Uniformly random actions (a baseline); learns nothing."""
 
     def __init__(self, observation_space: Any, action_space: Any) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            gamma=1.0,
-            exploration="epsilon",
-            epsilon=1.0,
-            temperature=1.0,
-        )
+        self._init_agent(observation_space, action_space, None)
 
     def act(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """A uniformly random action."""
         check_generator(generator)
         return _random_action(self.act_codec, generator)
 
-    def greedy(self, obs: Any) -> Any:
+    def greedy(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """Random as well: the random agent has no values."""
-        return self.act(obs)
+        return self.act(obs, generator)
 
-    def update(self, *args: Any, **kwargs: Any) -> float:
-        """Nothing to learn."""
+    def update(self, obs: Any, action: Any, reward: float, *args: Any, **kwargs: Any) -> float:
+        """Nothing to learn (the reward is still checked)."""
+        _check_reward(reward)
         return 0.0
-
-
-def _random_action(c: SpaceCodec, generator: torch.Generator | None) -> Any:
-    """A uniformly random value of the space behind ``c``."""
-    if c.kind == "discrete":
-        return int(torch.randint(c.n_units, (), generator=generator)) + c.start
-    if c.kind == "multidiscrete":
-        u = torch.rand(len(c.groups), generator=generator).numpy()
-        return (u * np.asarray(c.groups)).astype(np.int64) + c.start_vec
-    if c.kind == "multibinary":
-        return (torch.rand(c.n_units, generator=generator) < 0.5).to(torch.int8).numpy()
-    raise TypeError("RandomAgent supports Discrete, MultiDiscrete and MultiBinary actions")
 
 
 # ---------------------------------------------------------------------------------------------
 class IndependentQ(_Agent):
     r"""Independent per-agent tabular learners for a factored (``MultiDiscrete``) action.
 
-    Learner ``i`` sees the positions of itself and of the blockers only (the components listed in
-    ``views[i]``), picks its own component of the joint action, and is trained by Q-learning on
-    the shared team reward as if the other agents were part of the environment. This is the
-    decentralised baseline of chapter 10 on the Blocker task.
+    Learner ``i`` sees the observation components listed in ``views[i]``, picks its own component
+    of the joint action, and is trained by Q-learning (or SARSA) on the shared team reward as if
+    the other agents were part of the environment. This is the decentralised baseline of
+    chapter 10 on the Blocker task.
 
     Parameters
     ----------
@@ -330,16 +339,20 @@ class IndependentQ(_Agent):
         One component per learner.
     views : list of list of int
         The observation components each learner sees.
-    **kwargs :
-        Passed to each :class:`TabularQ` (``lr``, ``gamma``, ``epsilon``, ...).
+    config : TabularConfig, optional
+        Shared by every learner.
+    **overrides :
+        Single fields of the config (``lr``, ``gamma``, ``epsilon``, ...).
     """
 
+    @renamed_argument("temperature", "T", since=_SINCE)
     def __init__(
         self,
-        observation_space: spaces.MultiDiscrete,
-        action_space: spaces.MultiDiscrete,
+        observation_space: Any,
+        action_space: Any,
         views: list[list[int]],
-        **kwargs: Any,
+        config: TabularConfig | None = None,
+        **overrides: Any,
     ) -> None:
         if not isinstance(action_space, spaces.MultiDiscrete):
             raise TypeError("IndependentQ needs a MultiDiscrete action_space")
@@ -350,21 +363,11 @@ class IndependentQ(_Agent):
                 f"views must list one view per action component ({len(action_space.nvec)}), "
                 f"got {len(views)}"
             )
-        super().__init__(
-            observation_space,
-            action_space,
-            gamma=kwargs.get("gamma", 0.99),
-            exploration=kwargs.get("exploration", "epsilon"),
-            epsilon=kwargs.get("epsilon", 0.1),
-            temperature=kwargs.get("temperature", 1.0),
-        )
+        cfg = _build(TabularConfig, config, overrides)
+        self._init_agent(observation_space, action_space, cfg)
         self.views = [list(map(int, v)) for v in views]
         self.learners = [
-            TabularQ(
-                spaces.MultiDiscrete(observation_space.nvec[v]),
-                spaces.Discrete(int(n)),
-                **kwargs,
-            )
+            TabularQ(spaces.MultiDiscrete(observation_space.nvec[v]), spaces.Discrete(int(n)), cfg)
             for v, n in zip(self.views, action_space.nvec, strict=True)
         ]
 
@@ -396,6 +399,7 @@ class IndependentQ(_Agent):
         terminated: bool,
     ) -> float:
         """Each learner updates on its own view and component; returns the mean TD error."""
+        reward = _check_reward(reward)
         action = self.act_codec.check(action, "action")
         deltas = []
         for i, lr in enumerate(self.learners):
@@ -429,7 +433,8 @@ class FreeEnergyQ(_Agent):
     ``dQ/db = v``, ``dQ/dc = sigma(c + v^T W)``, ``dQ/dW = v sigma(c + v^T W)^T``, and learning
     is the TD(0) / SARSA rule ``theta += lr * delta * dQ(s,a)/dtheta`` with
     ``delta = r + gamma Q(s', a') - Q(s, a)`` (eq. (10.3); ``method="q"`` uses
-    ``max_b Q(s', b)`` instead, by enumeration).
+    ``max_b Q(s', b)`` instead, by enumeration). Only the rows of ``W`` and ``b`` of the active
+    visible units change, so a step costs ``O(K)`` per active unit, on any device.
 
     **Action selection.** With few joint actions (``<= max_enumerate``) the agent enumerates
     them and samples from ``softmax(Q(s, .)/T)`` (Boltzmann) or acts epsilon-greedily. With a
@@ -449,109 +454,64 @@ class FreeEnergyQ(_Agent):
     ----------
     observation_space, action_space : gymnasium space or int
         ``Discrete``, ``MultiDiscrete`` or ``MultiBinary``.
-    n_hidden : int
-        Number of hidden units ``K``.
-    lr : float or callable
-        Learning rate of the TD update (or a schedule ``episode -> lr``).
-    gamma : float
-        Discount factor.
-    method : {"sarsa", "q"}
-    exploration : {"boltzmann", "epsilon"}
-    temperature, epsilon : float or callable
-        Exploration parameters (or schedules over episodes).
-    action_selection : {"auto", "enumerate", "gibbs"}
-        ``"auto"`` enumerates when the action set has at most ``max_enumerate`` elements.
-    max_enumerate : int
-    gibbs_sweeps : int
-        Sweeps of annealed Gibbs sampling per action choice.
-    gibbs_start_temperature : float
-        First temperature of the (geometric) annealing schedule.
-    greedy_temperature : float
-        Final temperature used by :meth:`greedy` in Gibbs mode (with ``greedy_chains`` chains,
-        keeping the best action seen).
-    greedy_chains : int
-    init_std : float
-        Standard deviation of the initial weights; see the symmetry trap in chapter 10.
-    offset_correction : bool or {"klog2", "mean"}
-        Remove the initial value offset (chapter 10, eq. (10.4)) through the biases of the state
-        units: ``True`` or ``"klog2"`` subtracts ``K log 2`` (exact at ``W = 0``), ``"mean"``
-        subtracts the measured mean offset of the random initial weights, which is larger (see
-        ``_correct_offset``). Default False: the plain RBM.
+    config : FreeEnergyConfig, optional
+        Hidden units, learning rate, exploration, Gibbs settings
+        (see :class:`~ebmlib.rl.config.FreeEnergyConfig`).
     generator : torch.Generator, optional
-        Source of the initial weights.
+        Source of the initial weights (None: torch's global generator).
     dtype, device :
         Of the RBM parameters.
+    **overrides :
+        Single fields of the config (``n_hidden=128``, ``lr=0.002``, ...).
     """
 
+    @renamed_argument("temperature", "T", since=_SINCE)
+    @renamed_argument("gibbs_start_temperature", "gibbs_T0", since=_SINCE)
+    @renamed_argument("greedy_temperature", "greedy_T", since=_SINCE)
     def __init__(
         self,
         observation_space: Any,
         action_space: Any,
-        n_hidden: int = 16,
+        config: FreeEnergyConfig | None = None,
         *,
-        lr: Schedule = 0.01,
-        gamma: float = 0.99,
-        method: str = "sarsa",
-        exploration: str = "boltzmann",
-        temperature: Schedule = 1.0,
-        epsilon: Schedule = 0.1,
-        action_selection: str = "auto",
-        max_enumerate: int = 1024,
-        gibbs_sweeps: int = 20,
-        gibbs_start_temperature: float = 4.0,
-        greedy_temperature: float = 0.05,
-        greedy_chains: int = 8,
-        init_std: float = 0.1,
-        offset_correction: bool = False,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        **overrides: Any,
     ) -> None:
         from ..rbm import RBM
 
-        super().__init__(
-            observation_space,
-            action_space,
-            gamma=gamma,
-            exploration=exploration,
-            epsilon=epsilon,
-            temperature=temperature,
-        )
+        if isinstance(config, int) and not isinstance(config, bool):
+            warnings.warn(
+                "FreeEnergyQ(obs, act, n_hidden) is deprecated; pass n_hidden=... by keyword",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            overrides["n_hidden"], config = config, None
+        cfg = _build(FreeEnergyConfig, config, overrides)
+        self._init_agent(observation_space, action_space, cfg)
         for codec in (self.obs_codec, self.act_codec):
             if codec.kind == "box":
                 raise TypeError(f"{codec.name}: FreeEnergyQ needs discrete or binary units")
-        self.lr = lr if callable(lr) else check_positive(lr, "lr")
-        self.method = check_choice(method, "method", ("sarsa", "q"))
-        self.action_selection = check_choice(
-            action_selection, "action_selection", ("auto", "enumerate", "gibbs")
-        )
-        self.max_enumerate = check_int(max_enumerate, "max_enumerate", minimum=1)
         n_act = self.act_codec.n_values
-        enumerable = 0 < n_act <= self.max_enumerate
-        if self.action_selection == "enumerate" and not enumerable:
+        enumerable = 0 < n_act <= cfg.max_enumerate
+        if cfg.action_selection == "enumerate" and not enumerable:
             raise ValueError(
-                f"action_selection='enumerate' needs at most max_enumerate={self.max_enumerate} "
+                f"action_selection='enumerate' needs at most max_enumerate={cfg.max_enumerate} "
                 "actions; this action space is larger (use 'gibbs')"
             )
-        self.enumerate = self.action_selection == "enumerate" or (
-            self.action_selection == "auto" and enumerable
+        self.enumerate = cfg.action_selection == "enumerate" or (
+            cfg.action_selection == "auto" and enumerable
         )
-        if self.method == "q" and not self.enumerate:
+        if cfg.method == "q" and not self.enumerate:
             raise ValueError("method='q' needs enumerable actions; use method='sarsa'")
-        self.gibbs_sweeps = check_int(gibbs_sweeps, "gibbs_sweeps", minimum=1)
-        self.gibbs_start_temperature = check_positive(
-            gibbs_start_temperature, "gibbs_start_temperature"
-        )
-        self.greedy_temperature = check_positive(greedy_temperature, "greedy_temperature")
-        self.greedy_chains = check_int(greedy_chains, "greedy_chains", minimum=1)
-        check_nonnegative(init_std, "init_std")
         check_generator(generator)
         self.n_state_units = self.obs_codec.n_units
         self.n_action_units = self.act_codec.n_units
         self.rbm = RBM(
             self.n_state_units + self.n_action_units,
-            check_int(n_hidden, "n_hidden", minimum=1),
-            init_std=init_std,
+            cfg.n_hidden,
+            init_std=cfg.init_std,
             generator=generator,
             dtype=dtype,
             device=device,
@@ -561,16 +521,8 @@ class FreeEnergyQ(_Agent):
         self._all_actions = (
             self.act_codec.all_units(dtype, self.rbm.W.device) if enumerable else None
         )
-        self._all_actions_np = (
-            self._all_actions.detach().cpu().numpy() if self._all_actions is not None else None
-        )
-        if offset_correction not in (False, True, "klog2", "mean"):
-            raise ValueError(
-                "offset_correction must be False, True, 'klog2' or 'mean', "
-                f"got {offset_correction!r}"
-            )
-        if offset_correction:
-            self._correct_offset("mean" if offset_correction == "mean" else "klog2")
+        if cfg.offset_correction:
+            self._correct_offset("mean" if cfg.offset_correction == "mean" else "klog2")
 
     def _correct_offset(self, mode: str) -> None:
         """Remove the initial value offset through the biases of the state units.
@@ -605,7 +557,7 @@ class FreeEnergyQ(_Agent):
         hid_a = A @ W[ns:]  # [n_a, K]
         if self.obs_codec.kind == "discrete":
             for s in range(self.obs_codec.n_units):
-                offset = torch.nn.functional.softplus(c + W[s] + hid_a).sum(-1).mean()
+                offset = F.softplus(c + W[s] + hid_a).sum(-1).mean()
                 self.rbm.b.data[s] -= offset
             return
         states = [
@@ -614,48 +566,18 @@ class FreeEnergyQ(_Agent):
         ]
         S = torch.stack(states)
         pick = torch.randint(A.shape[0], (256,), generator=gen)
-        offset = torch.nn.functional.softplus(c + S @ W[:ns] + hid_a[pick]).sum(-1).mean()
+        offset = F.softplus(c + S @ W[:ns] + hid_a[pick]).sum(-1).mean()
         self.rbm.b.data[: self.obs_codec.groups[0]] -= offset
 
-    # -- CPU fast path: numpy views that share memory with the RBM parameters ------------------
-    def _views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        W = self.rbm.W
-        if W.device.type != "cpu":
-            return None
-        return W.detach().numpy(), self.rbm.b.detach().numpy(), self.rbm.c.detach().numpy()
-
-    def _np_field(self, s_idx: np.ndarray, views: tuple) -> tuple[np.ndarray, float]:
-        W, b, c = views
-        return c + W[s_idx].sum(0), float(b[s_idx].sum())
-
-    def _np_q_all(self, s_idx: np.ndarray, views: tuple) -> np.ndarray:
-        W, b, c = views
-        ns = self.n_state_units
-        x, sb = self._np_field(s_idx, views)
-        if self.act_codec.kind == "discrete":
-            pre = x + W[ns:]
-            lin = b[ns:]
-        else:
-            A = self._all_actions_np
-            pre = x + A @ W[ns:]
-            lin = A @ b[ns:]
-        return sb + lin + np.logaddexp(0.0, pre).sum(1)
-
-    def _np_q(self, idx: np.ndarray, views: tuple) -> tuple[float, np.ndarray]:
-        W, b, c = views
-        pre = c + W[idx].sum(0)
-        return float(b[idx].sum() + np.logaddexp(0.0, pre).sum()), pre
-
-    def _idx(self, obs: Any, action: Any, what: str = "") -> np.ndarray:
-        s = self.obs_codec.active(obs, what + "obs")
-        a = self.act_codec.active(action, what + "action") + self.n_state_units
-        return np.concatenate([s, a])
+    @property
+    def lr(self) -> Schedule:
+        """Learning rate or its schedule (``config.lr``)."""
+        return self.config.lr
 
     @property
     def current_lr(self) -> float:
         """Learning rate of the current episode (``lr`` may be a schedule ``episode -> lr``)."""
-        lr = self.lr(self.episode) if callable(self.lr) else self.lr
-        return check_positive(lr, "lr")
+        return schedule_value(self.config.lr, self.episode, "lr")
 
     # -- encodings -----------------------------------------------------------------------------
     @property
@@ -675,6 +597,31 @@ class FreeEnergyQ(_Agent):
         """Visible vector ``v = [phi(s), psi(a)]``, ``[n_visible]``."""
         return torch.cat([self.encode_state(obs), self.encode_action(action)])
 
+    def _active(self, obs: Any, action: Any, prefix: str = "") -> torch.Tensor:
+        """Indices of the active visible units of ``(obs, action)`` (int64 ``[m]``)."""
+        s = self.obs_codec.active(obs, prefix + "obs")
+        a = self.act_codec.active(action, prefix + "action") + self.n_state_units
+        return torch.from_numpy(np.concatenate([s, a])).to(self.rbm.W.device)
+
+    def _q_active(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Q`` (0-d) and the hidden input ``c + v^T W`` (``[K]``) from active unit indices."""
+        pre = self.rbm.c + self.rbm.W.index_select(0, idx).sum(0)
+        return self.rbm.b.index_select(0, idx).sum() + F.softplus(pre).sum(), pre
+
+    def _q_all_active(self, s_idx: torch.Tensor) -> torch.Tensor:
+        """``Q(s, .)`` over all actions from the active state units, ``[n_actions]``."""
+        W, b = self.rbm.W, self.rbm.b
+        ns = self.n_state_units
+        x = self.rbm.c + W.index_select(0, s_idx).sum(0)  # [K]
+        sb = b.index_select(0, s_idx).sum()
+        if self.act_codec.kind == "discrete":  # one-hot actions: no product needed
+            return sb + b[ns:] + F.softplus(x + W[ns:]).sum(-1)
+        A = self._all_actions
+        return sb + A @ b[ns:] + F.softplus(x + A @ W[ns:]).sum(-1)
+
+    def _state_active(self, obs: Any, what: str = "obs") -> torch.Tensor:
+        return torch.from_numpy(self.obs_codec.active(obs, what)).to(self.rbm.W.device)
+
     # -- values --------------------------------------------------------------------------------
     def q_from_units(self, v: torch.Tensor) -> torch.Tensor:
         """``Q = -F(v)`` for visible vectors ``[..., n_visible]`` (eq. (10.1))."""
@@ -682,10 +629,7 @@ class FreeEnergyQ(_Agent):
 
     def q(self, obs: Any, action: Any) -> float:
         """``Q(s, a) = -F(s, a)`` as a float."""
-        views = self._views()
-        if views is not None:
-            return self._np_q(self._idx(obs, action), views)[0]
-        return float(self.q_from_units(self.encode(obs, action)))
+        return float(self._q_active(self._active(obs, action))[0])
 
     def q_gradient(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
         r"""Closed-form gradient of ``Q = -F(v)`` with respect to the RBM parameters.
@@ -708,23 +652,15 @@ class FreeEnergyQ(_Agent):
         """``Q(s, a)`` for every action, ``[n_actions]`` in table-index order (enumeration)."""
         if self._all_actions is None:
             raise ValueError("q_values needs an enumerable action space")
-        views = self._views()
-        if views is not None:
-            q = self._np_q_all(self.obs_codec.active(obs, "obs"), views)
-            return torch.from_numpy(q)
-        return self._q_all(self.encode_state(obs))
+        return self._q_all_active(self._state_active(obs))
 
-    def _q_all(self, s_units: torch.Tensor) -> torch.Tensor:
-        ns = self.n_state_units
-        x, sb = self._state_field(s_units)  # [K], []
-        A = self._all_actions  # [n_actions, n_action_units]
-        return sb + A @ self.rbm.b[ns:] + F.softplus(x + A @ self.rbm.W[ns:]).sum(-1)
-
-    def action_probabilities(self, obs: Any, temperature: float = 1.0) -> torch.Tensor:
+    @renamed_argument("temperature", "T", since=_SINCE)
+    def action_probabilities(self, obs: Any, T: float = 1.0) -> torch.Tensor:
         """Exact Boltzmann policy ``softmax(Q(s, .)/T)`` by enumeration, ``[n_actions]``."""
-        return boltzmann_probabilities(self.q_values(obs), temperature)
+        return boltzmann_probabilities(self.q_values(obs), T)
 
-    def gibbs_log_weights(self, obs: Any, temperature: float = 1.0) -> torch.Tensor:
+    @renamed_argument("temperature", "T", since=_SINCE)
+    def gibbs_log_weights(self, obs: Any, T: float = 1.0) -> torch.Tensor:
         r"""Unnormalised log action marginal of Gibbs sampling at fixed ``T``, ``[n_actions]``.
 
         ``log sum_h exp(-E(s,a,h)/T) = v^T b / T + sum_j softplus((c_j + v^T W_{:,j}) / T)``
@@ -733,10 +669,9 @@ class FreeEnergyQ(_Agent):
         """
         if self._all_actions is None:
             raise ValueError("gibbs_log_weights needs an enumerable action space")
-        t = check_positive(temperature, "temperature")
+        t = check_positive(T, "T")
         ns = self.n_state_units
-        s = self.encode_state(obs)
-        x, sb = self._state_field(s)
+        x, sb = self._state_field(self.encode_state(obs))
         A = self._all_actions
         lin = sb + A @ self.rbm.b[ns:]
         return lin / t + F.softplus((x + A @ self.rbm.W[ns:]) / t).sum(-1)
@@ -749,7 +684,8 @@ class FreeEnergyQ(_Agent):
         c = self.act_codec
         if c.kind == "multibinary":
             p = torch.sigmoid(field / t)
-            return (torch.rand(p.shape, generator=generator, dtype=p.dtype) < p).to(p.dtype)
+            u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
+            return (u < p).to(p.dtype)
         out = torch.zeros_like(field)
         sizes = c.groups
         if len(set(sizes)) == 1:  # equal groups: one vectorised categorical draw
@@ -764,14 +700,16 @@ class FreeEnergyQ(_Agent):
             out[:, a:b].scatter_(1, idx, 1.0)
         return out
 
+    @renamed_argument("temperature", "T", since=_SINCE)
+    @renamed_argument("start_temperature", "T0", since=_SINCE)
     def gibbs_actions(
         self,
         obs: Any,
         *,
         n_chains: int = 1,
         sweeps: int | None = None,
-        start_temperature: float | None = None,
-        temperature: float = 1.0,
+        T0: float | None = None,
+        T: float = 1.0,
         keep_best: bool = False,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
@@ -781,8 +719,8 @@ class FreeEnergyQ(_Agent):
         ``p(h_j = 1) = sigma((c_j + v^T W_{:,j}) / T_t)`` and then every action group given
         ``h`` (a categorical draw per one-hot group, a Bernoulli draw per binary unit) from the
         field ``(b_a + W_a h) / T_t`` (eq. (10.5)). The temperatures decrease geometrically from
-        ``start_temperature`` to ``temperature``. At a fixed ``T = 1`` the chain's stationary
-        action distribution is ``exp(-F(s, a)) / Z(s) = softmax(Q(s, .))``; at other ``T`` it is
+        ``T0`` to ``T``. At a fixed ``T = 1`` the chain's stationary action distribution is
+        ``exp(-F(s, a)) / Z(s) = softmax(Q(s, .))``; at other ``T`` it is
         ``exp(-F_T(s, a)/T)`` (see :meth:`gibbs_log_weights`), not ``softmax(Q/T)``.
 
         Parameters
@@ -792,16 +730,16 @@ class FreeEnergyQ(_Agent):
         n_chains : int
             Independent chains run in parallel.
         sweeps : int, optional
-            Number of sweeps (default ``gibbs_sweeps``).
-        start_temperature : float, optional
-            First temperature (default ``gibbs_start_temperature``; use ``temperature`` itself
-            for no annealing).
-        temperature : float
+            Number of sweeps (default ``config.gibbs_sweeps``).
+        T0 : float, optional
+            First temperature (default ``config.gibbs_T0``; pass ``T0=T`` for no annealing).
+        T : float
             Final temperature.
         keep_best : bool
             Return, per chain, the action with the highest ``Q`` seen along the chain instead of
             the last sample (an optimiser, no longer a sampler).
         generator : torch.Generator, optional
+            None: torch's global generator.
 
         Returns
         -------
@@ -810,13 +748,10 @@ class FreeEnergyQ(_Agent):
         """
         check_generator(generator)
         n_chains = check_int(n_chains, "n_chains", minimum=1)
-        sweeps = self.gibbs_sweeps if sweeps is None else check_int(sweeps, "sweeps", minimum=1)
-        t_end = check_positive(temperature, "temperature")
-        t0 = (
-            self.gibbs_start_temperature
-            if start_temperature is None
-            else check_positive(start_temperature, "start_temperature")
-        )
+        cfg = self.config
+        sweeps = cfg.gibbs_sweeps if sweeps is None else check_int(sweeps, "sweeps", minimum=1)
+        t_end = check_positive(T, "T")
+        t0 = cfg.gibbs_T0 if T0 is None else check_positive(T0, "T0")
         ns = self.n_state_units
         W, b = self.rbm.W, self.rbm.b
         x, sb = self._state_field(self.encode_state(obs))  # [K], []
@@ -834,7 +769,8 @@ class FreeEnergyQ(_Agent):
         best_q = torch.full((n_chains,), -math.inf, dtype=dtype, device=W.device)
         for t in temps:
             pre = x + a @ Wa  # [B, K]
-            h = torch.rand(pre.shape, generator=generator, dtype=dtype) < torch.sigmoid(pre / t)
+            u = torch.rand(pre.shape, generator=generator, dtype=dtype, device=W.device)
+            h = u < torch.sigmoid(pre / t)
             a = self._sample_action_units(ba + h.to(dtype) @ Wa.T, t, generator)
             if keep_best:
                 q = sb + a @ ba + F.softplus(x + a @ Wa).sum(-1)
@@ -854,14 +790,12 @@ class FreeEnergyQ(_Agent):
             if self.enumerate:
                 return self._greedy_enum(obs, generator)
             return self.greedy(obs, generator=generator)
-        t = self.current_temperature
+        t = self.current_T
         if self.enumerate:
-            q = self.q_values(obs).double()
-            p = torch.softmax(q / t, dim=0).numpy()
-            u = float(torch.rand((), generator=generator, dtype=torch.float64))
-            i = min(int(np.searchsorted(np.cumsum(p), u * p.sum(), side="right")), p.size - 1)
+            p = torch.softmax(self.q_values(obs).double() / t, dim=0).cpu()
+            i = int(torch.multinomial(p, 1, generator=generator))
             return self.act_codec.from_index(i)
-        units = self.gibbs_actions(obs, temperature=t, generator=generator)[0]
+        units = self.gibbs_actions(obs, T=t, generator=generator)[0]
         return self.act_codec.units_to_value(units)
 
     def _greedy_enum(self, obs: Any, generator: torch.Generator | None = None) -> Any:
@@ -876,13 +810,13 @@ class FreeEnergyQ(_Agent):
 
     def greedy(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """Greedy action: argmax by enumeration, or the best of ``greedy_chains`` annealed Gibbs
-        chains ending at ``greedy_temperature`` (an approximation for huge action sets)."""
+        chains ending at ``greedy_T`` (an approximation for huge action sets)."""
         if self.enumerate:
             return self.act_codec.from_index(int(self.q_values(obs).argmax()))
         units = self.gibbs_actions(
             obs,
-            n_chains=self.greedy_chains,
-            temperature=self.greedy_temperature,
+            n_chains=self.config.greedy_chains,
+            T=self.config.greedy_T,
             keep_best=True,
             generator=generator,
         )
@@ -921,170 +855,456 @@ class FreeEnergyQ(_Agent):
         terminated: bool,
     ) -> float:
         """One TD(0)/SARSA step on the RBM parameters (eq. (10.3)); returns ``delta``."""
-        views = self._views()
-        if views is not None:
-            idx = self._idx(obs, action)
-            q_sa, pre = self._np_q(idx, views)
-            if terminated:
-                target = float(reward)
-            elif self.method == "q":
-                nxt = self._np_q_all(self.obs_codec.active(next_obs, "next_obs"), views).max()
-                target = float(reward) + self.gamma * float(nxt)
-            else:
-                if next_action is None:
-                    raise ValueError("SARSA needs next_action when the episode goes on")
-                target = (
-                    float(reward)
-                    + self.gamma * self._np_q(self._idx(next_obs, next_action, "next_"), views)[0]
-                )
-            delta = target - q_sa
-            step = self.current_lr * delta
-            p = 0.5 * (1.0 + np.tanh(0.5 * pre))  # sigmoid, overflow-free
-            W, b, c = views
-            W[idx] += step * p  # dQ/dW = v sigma^T: only the active rows of v are non-zero
-            b[idx] += step
-            c += step * p
-            return delta
-        v = self.encode(obs, action)
-        pre = v @ self.rbm.W + self.rbm.c  # [K]
-        q_sa = v @ self.rbm.b + F.softplus(pre).sum()
+        reward = _check_reward(reward)
+        idx = self._active(obs, action)
+        q_sa, pre = self._q_active(idx)
         if terminated:
-            target = float(reward)
+            nxt = 0.0
         elif self.method == "q":
-            target = float(reward) + self.gamma * float(self.q_values(next_obs).max())
+            nxt = float(self._q_all_active(self._state_active(next_obs, "next_obs")).max())
         else:
             if next_action is None:
                 raise ValueError("SARSA needs next_action when the episode goes on")
-            target = float(reward) + self.gamma * self.q(next_obs, next_action)
-        delta = target - float(q_sa)
+            nxt = float(self._q_active(self._active(next_obs, next_action, "next_"))[0])
+        delta = _check_delta(reward + self.gamma * nxt - float(q_sa), "FreeEnergyQ")
         step = self.current_lr * delta
-        p = torch.sigmoid(pre)
-        self.rbm.W.add_(torch.outer(v, p), alpha=step)
-        self.rbm.b.add_(v, alpha=step)
-        self.rbm.c.add_(p, alpha=step)
+        p = torch.sigmoid(pre)  # [K]
+        rbm = self.rbm
+        # dQ/dW = v sigma^T: only the rows of the active units are non-zero (eq. (10.2))
+        rbm.W.index_add_(0, idx, (step * p).expand(idx.shape[0], -1))
+        rbm.b.index_add_(0, idx, torch.full_like(idx, 1, dtype=rbm.b.dtype), alpha=step)
+        rbm.c.add_(p, alpha=step)
         return delta
 
 
 # ---------------------------------------------------------------------------------------------
-class DQN(_Agent, torch.nn.Module):
-    r"""A small deep Q-network (Mnih et al. 2015): MLP, replay buffer, target network.
+# One TD step for every replay-buffer agent (chapter 9, DQN; chapter 11, soft Q-learning).
+def td_targets(
+    rewards: torch.Tensor, terminated: torch.Tensor, next_values: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    r"""TD targets :math:`y = r + \gamma\,(1 - \text{terminated})\,V(s')` (eq. (9.10)), ``[B]``.
 
-    The loss is the Huber loss between ``Q_theta(s, a)`` and the target
-    ``r + gamma (1 - done) max_b Q_target(s', b)``, where ``Q_target`` is a copy of the network
-    refreshed every ``target_update`` steps; minibatches are drawn uniformly from a ring buffer of
-    past transitions. Epsilon decays linearly over environment steps.
+    A terminated transition has no successor value; a truncated one (time limit) is
+    bootstrapped like any other.
+    """
+    return rewards + gamma * (1.0 - terminated) * next_values
+
+
+def update_target(net: torch.nn.Module, target: torch.nn.Module, tau: float | None) -> None:
+    r"""Copy ``net`` into ``target`` (``tau=None``) or move it by Polyak averaging,
+    :math:`\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta`."""
+    with torch.no_grad():
+        if tau is None:
+            for p, pt in zip(net.parameters(), target.parameters(), strict=True):
+                pt.copy_(p)
+        else:
+            for p, pt in zip(net.parameters(), target.parameters(), strict=True):
+                pt.lerp_(p, tau)
+
+
+def td_step(
+    qnet: torch.nn.Module,
+    target: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Transitions,
+    next_value: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    *,
+    gamma: float,
+    loss: str = "huber",
+    grad_clip: float | None = 10.0,
+) -> float:
+    r"""One gradient step of fitted Q-learning on a minibatch (chapter 9, eq. (9.10)).
+
+    Minimises the Huber (or squared) loss between :math:`Q_\theta(s, a)` and the fixed target
+    :func:`td_targets` with :math:`V(s') =` ``next_value(target, next_obs)`` computed from the
+    target network without gradient.
 
     Parameters
     ----------
-    observation_space : Box or Discrete
-    action_space : Discrete
-    hidden : tuple of int
-        Hidden layer widths.
-    lr : float
-        Adam learning rate.
+    qnet, target : torch.nn.Module
+        The network and its target copy; both map ``s`` ``[B, ds]`` and actions ``[B, K, da]``
+        to ``[B, K]``.
+    optimizer : torch.optim.Optimizer
+        Over ``qnet``'s parameters.
+    batch : Transitions
+        A minibatch from :class:`~ebmlib.rl.buffer.ReplayBuffer` (actions ``[B, da]``).
+    next_value : callable ``(net, next_obs) -> [B]``
+        The successor value: max over actions, or the soft value.
     gamma : float
-    buffer_size, batch_size : int
-    learning_starts : int
-        Steps collected before the first gradient step.
-    train_every : int
-        Environment steps per gradient step.
-    target_update : int
-        Steps between target-network refreshes.
-    epsilon_start, epsilon_end : float
-    epsilon_decay_steps : int
-    generator : torch.Generator, optional
-        Source of the initial weights and of the minibatch indices.
-    device : optional
+    loss : {"huber", "mse"}
+    grad_clip : float or None
+        Largest gradient norm.
+
+    Returns
+    -------
+    float
+        Mean absolute TD error :math:`|y - Q_\theta(s, a)|` of the minibatch (before the step).
     """
+    q = qnet(batch.obs, batch.actions[:, None, :])[:, 0]
+    with torch.no_grad():
+        y = td_targets(batch.rewards, batch.terminated, next_value(target, batch.next_obs), gamma)
+    err = F.smooth_l1_loss(q, y) if loss == "huber" else F.mse_loss(q, y)
+    mean_abs = float((y - q.detach()).abs().mean())
+    _check_delta(mean_abs, "mean |y - Q| of the minibatch")
+    optimizer.zero_grad()
+    err.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(qnet.parameters(), grad_clip)
+    optimizer.step()
+    return mean_abs
+
+
+def _legacy_schedules(overrides: dict[str, Any], cls_name: str) -> None:
+    """Turn the keywords of earlier versions into schedules (with a DeprecationWarning)."""
+    old_eps = [k for k in ("epsilon_start", "epsilon_end", "epsilon_decay_steps") if k in overrides]
+    if old_eps:
+        if "epsilon" in overrides:
+            raise TypeError(f"{cls_name}() got both 'epsilon' and {old_eps}; use 'epsilon'")
+        warnings.warn(
+            f"{cls_name}(): {', '.join(old_eps)} are deprecated; use "
+            "epsilon=linear_schedule(start, end, decay_steps)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        overrides["epsilon"] = LinearSchedule(
+            overrides.pop("epsilon_start", 1.0),
+            overrides.pop("epsilon_end", 0.05),
+            overrides.pop("epsilon_decay_steps", 10_000),
+        )
+    old_t = [k for k in ("temperature_end", "temperature_decay_steps") if k in overrides]
+    if old_t:
+        warnings.warn(
+            f"{cls_name}(): {', '.join(old_t)} are deprecated; use "
+            "T=linear_schedule(T_start, T_end, decay_steps)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        end = overrides.pop("temperature_end", None)
+        steps = overrides.pop("temperature_decay_steps", 10_000)
+        start = overrides.get("T", 1.0)
+        if end is not None:
+            overrides["T"] = LinearSchedule(start, end, steps)
+
+
+class DeepQAgent(torch.nn.Module):
+    r"""Base of the replay-buffer agents: Q-learning with a network, a target copy and replay.
+
+    A subclass only supplies its Q-network through :meth:`make_qnet`; everything else (the
+    :class:`~ebmlib.rl.config.DeepQConfig`, the :class:`~ebmlib.rl.buffer.ReplayBuffer`, the
+    TD step :func:`td_step`, exploration, the Boltzmann policy and its sampler) is shared.
+
+    **The Q-network** maps states ``s`` ``[B, ds]`` and actions in network units ``[B, K, da]``
+    to values ``[B, K]``. Network units are one-hot vectors for a ``Discrete`` action space and
+    actions scaled to :math:`[-1, 1]^m` for a ``Box``; states are the raw values of a ``Box`` or
+    one-hot units of a discrete space.
+
+    **Acting.** ``exploration="epsilon"``: a uniformly random action with probability
+    ``epsilon``, else :meth:`greedy`. ``exploration="boltzmann"``: a draw from
+    :math:`\pi(a \mid s) \propto e^{Q(s, a)/T}` (chapter 11, eq. (11.1)) by
+    :meth:`sample_actions`: exact softmax sampling over a finite action set, and for a box
+    importance resampling of ``n_action_samples`` uniform proposals followed by
+    ``langevin_steps`` Metropolis-adjusted Langevin steps on the action.
+
+    **Learning.** Every step stores the transition; every ``train_every`` steps after
+    ``learning_starts`` one :func:`td_step` on a minibatch, with the target value
+    :math:`\max_b Q_{\bar\theta}(s', b)` (``backup="max"``) or the soft value
+    :math:`T \log \int e^{Q_{\bar\theta}(s', a)/T} da` (``backup="soft"``, eq. (11.2)); the target
+    network is copied every ``target_update`` steps or Polyak-averaged with rate ``tau``.
+
+    Parameters
+    ----------
+    observation_space : gymnasium space
+        ``Box`` (raw values) or ``Discrete``/``MultiDiscrete``/``MultiBinary`` (units).
+    action_space : gymnasium space
+        ``Discrete``, or a 1-d ``Box`` with finite bounds.
+    config : DeepQConfig, optional
+        All hyper-parameters (see :class:`~ebmlib.rl.config.DeepQConfig`).
+    generator : torch.Generator, optional
+        Source of the initial weights, minibatches, proposals and (by default) the actions;
+        None: torch's global generator.
+    device : optional
+        Of the networks and the replay buffer.
+    **overrides :
+        Single fields of the config (``lr=3e-4``, ``T=0.5``, ...).
+    """
+
+    default_exploration = "boltzmann"
+    """Exploration used when ``config.exploration`` is None."""
 
     def __init__(
         self,
         observation_space: Any,
         action_space: Any,
+        config: DeepQConfig | None = None,
         *,
-        hidden: tuple[int, ...] = (64, 64),
-        lr: float = 1e-3,
-        gamma: float = 0.99,
-        buffer_size: int = 50_000,
-        batch_size: int = 64,
-        learning_starts: int = 1000,
-        train_every: int = 1,
-        target_update: int = 500,
-        epsilon_start: float = 1.0,
-        epsilon_end: float = 0.05,
-        epsilon_decay_steps: int = 10_000,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
+        **overrides: Any,
     ) -> None:
-        torch.nn.Module.__init__(self)
-        _Agent.__init__(
-            self,
+        super().__init__()
+        _legacy_schedules(overrides, type(self).__name__)
+        cfg = _build(DeepQConfig, config, overrides)
+        self.config = cfg
+        if not isinstance(
             observation_space,
-            action_space,
-            gamma=gamma,
-            exploration="epsilon",
-            epsilon=epsilon_start,
-            temperature=1.0,
-        )
-        if self.act_codec.kind != "discrete":
-            raise TypeError("DQN needs a Discrete action_space")
-        if self.obs_codec.kind not in ("box", "discrete"):
-            raise TypeError("DQN needs a Box or Discrete observation_space")
-        check_generator(generator)
-        self.generator = generator if generator is not None else torch.Generator()
-        n_in, n_out = self.obs_codec.n_units, self.act_codec.n_units
-        self.net = _mlp(n_in, hidden, n_out)
-        _seeded_init(self.net, self.generator)  # same bounds as torch's default, but seeded
-        self.net.to(device)
-        self.target = copy.deepcopy(self.net)
+            (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+        ):
+            raise TypeError(
+                "observation_space must be a gymnasium Box, Discrete, MultiDiscrete or MultiBinary"
+            )
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise TypeError("action_space must be a gymnasium Discrete or Box")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.obs_codec = SpaceCodec(observation_space, "observation_space")
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.generator = check_generator(generator)
+        self.exploration = cfg.exploration or self.default_exploration
+        self.backup = cfg.backup or ("max" if self.discrete else "soft")
+        if not self.discrete and self.backup != "soft":
+            raise ValueError(
+                "continuous actions need backup='soft' (a max over a box is not exact)"
+            )
+        self.n_obs = self.obs_codec.n_units
+        if self.discrete:
+            self.n_actions = int(action_space.n)
+            self.action_start = int(action_space.start)
+            self.action_dim = self.n_actions  # one-hot units
+        else:
+            if len(action_space.shape) != 1:
+                raise ValueError("a Box action_space must be 1-d")
+            self.action_dim = int(action_space.shape[0])
+            self._low = torch.as_tensor(action_space.low, dtype=torch.float32)
+            self._high = torch.as_tensor(action_space.high, dtype=torch.float32)
+            if not bool(torch.isfinite(self._low).all() & torch.isfinite(self._high).all()):
+                raise ValueError("a Box action_space must have finite bounds")
+        self.qnet = self.make_qnet(self.n_obs, self.action_dim, generator).to(device)
+        self.target = copy.deepcopy(self.qnet)
         self.target.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=check_positive(lr, "lr"))
-        self.buffer_size = check_int(buffer_size, "buffer_size", minimum=1)
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.learning_starts = check_int(learning_starts, "learning_starts", minimum=0)
-        self.train_every = check_int(train_every, "train_every", minimum=1)
-        self.target_update = check_int(target_update, "target_update", minimum=1)
-        self.epsilon_start = check_probability(epsilon_start, "epsilon_start")
-        self.epsilon_end = check_probability(epsilon_end, "epsilon_end")
-        self.epsilon_decay_steps = check_int(epsilon_decay_steps, "epsilon_decay_steps", minimum=1)
-        dev = self.net[0].weight.device
-        self._obs = torch.zeros(self.buffer_size, n_in, device=dev)
-        self._next = torch.zeros(self.buffer_size, n_in, device=dev)
-        self._act = torch.zeros(self.buffer_size, dtype=torch.long, device=dev)
-        self._rew = torch.zeros(self.buffer_size, device=dev)
-        self._done = torch.zeros(self.buffer_size, device=dev)
+        self.optimizer = torch.optim.Adam(self.qnet.parameters(), lr=cfg.lr)
+        self.buffer = ReplayBuffer(
+            cfg.buffer_size, self.n_obs, self.action_dim, device=self._device
+        )
         self.steps = 0
-        self.size = 0
+        self.episode = 0
+        if not self.discrete:
+            sob = torch.quasirandom.SobolEngine(self.action_dim, scramble=True, seed=0)
+            self._greedy_grid = (sob.draw(cfg.n_greedy) * 2 - 1).to(self._device)  # [G, da]
+
+    def make_qnet(
+        self, obs_dim: int, action_dim: int, generator: torch.Generator | None
+    ) -> torch.nn.Module:
+        """The Q-network ``(s [B, obs_dim], a [B, K, action_dim]) -> [B, K]`` (subclasses)."""
+        raise NotImplementedError
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def _device(self) -> torch.device:
+        return next(self.qnet.parameters()).device
+
+    @property
+    def size(self) -> int:
+        """Number of transitions in the replay buffer."""
+        return len(self.buffer)
+
+    def begin_episode(self, episode: int) -> None:
+        """Record the episode number (the schedules run on environment steps)."""
+        self.episode = check_int(episode, "episode", minimum=0)
 
     @property
     def current_epsilon(self) -> float:
-        """Linearly decayed epsilon at the current step count."""
-        f = min(self.steps / self.epsilon_decay_steps, 1.0)
-        return self.epsilon_start + (self.epsilon_end - self.epsilon_start) * f
+        """Epsilon at the current step count."""
+        return schedule_value(self.config.epsilon, self.steps, "epsilon", "probability")
 
-    def _x(self, obs: Any, what: str) -> torch.Tensor:
-        dev = self.net[0].weight.device
-        if self.obs_codec.kind == "box":
-            return torch.as_tensor(self.obs_codec.check(obs, what), device=dev).reshape(-1)
-        return self.obs_codec.to_units(obs, what, torch.float32, dev)
+    @property
+    def current_T(self) -> float:
+        """Policy (and soft-backup) temperature at the current step count."""
+        return schedule_value(self.config.T, self.steps, "T")
+
+    @property
+    def current_temperature(self) -> float:
+        """Deprecated alias of :attr:`current_T`."""
+        warnings.warn(
+            "current_temperature is deprecated; use current_T", DeprecationWarning, stacklevel=2
+        )
+        return self.current_T
+
+    def _s(self, obs: Any, what: str = "obs") -> torch.Tensor:
+        """Observation -> network input ``[1, n_obs]`` (values for a Box, else one-hot units)."""
+        if self.obs_codec.kind != "box":
+            units = self.obs_codec.to_units(obs, what, torch.float32, self._device)
+            return units.reshape(1, -1)
+        x = self.obs_codec.check(obs, what)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{what} must be finite, got {x.tolist()}")
+        return torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(self._device)
+
+    def to_units(self, action: Any, what: str = "action") -> torch.Tensor:
+        """Environment action -> network units ``[da]`` (one-hot, or scaled to [-1, 1])."""
+        if self.discrete:
+            if isinstance(action, torch.Tensor | np.ndarray):
+                if action.size != 1 if isinstance(action, np.ndarray) else action.numel() != 1:
+                    raise ValueError(f"{what} must be a single integer, got shape {action.shape}")
+                action = action.item()
+            if isinstance(action, bool) or not isinstance(action, int | np.integer):
+                raise TypeError(f"{what} must be an integer, got {type(action).__name__}")
+            a = int(action) - self.action_start
+            if not 0 <= a < self.n_actions:
+                raise ValueError(f"{what} must be in the action_space, got {action}")
+            return F.one_hot(torch.tensor(a), self.n_actions).float()
+        a = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(-1)
+        if a.shape[0] != self.action_dim:
+            raise ValueError(f"{what} must have {self.action_dim} entries, got {a.shape[0]}")
+        if not bool(torch.isfinite(a).all()):
+            raise ValueError(f"{what} must be finite, got {a.tolist()}")
+        return 2 * (a - self._low) / (self._high - self._low) - 1
+
+    def from_units(self, u: torch.Tensor) -> Any:
+        """Network units -> environment action (an int, or a float32 array in the box)."""
+        if self.discrete:
+            return int(u.argmax()) + self.action_start
+        u = u.detach().cpu().clamp(-1, 1)
+        return (self._low + (u + 1) * 0.5 * (self._high - self._low)).numpy()
+
+    _from_unit = from_units  # older private name, used by earlier demos
+
+    def _all_actions(self, batch: int) -> torch.Tensor:
+        eye = torch.eye(self.n_actions, device=self._device)
+        return eye[None].expand(batch, -1, -1)
+
+    # -- values --------------------------------------------------------------------------------
+    def q(self, obs: Any, actions: Any) -> torch.Tensor:
+        """``Q(s, a)`` for one observation and a list of actions, ``[K]``."""
+        u = torch.stack([self.to_units(a) for a in actions]).to(self._device)
+        with torch.no_grad():
+            return self.qnet(self._s(obs), u[None])[0]
 
     def q_values(self, obs: Any) -> torch.Tensor:
-        """Network output ``Q(s, .)``, ``[A]``."""
+        """``Q(s, .)`` over all actions (discrete action spaces), ``[A]``."""
+        if not self.discrete:
+            raise TypeError("q_values needs a Discrete action_space; use q(obs, actions)")
         with torch.no_grad():
-            return self.net(self._x(obs, "obs"))
+            return self.qnet(self._s(obs), self._all_actions(1))[0]
 
-    def greedy(self, obs: Any) -> int:
-        """``argmax_a Q(s, a)``."""
-        return int(self.q_values(obs).argmax()) + self.act_codec.start
+    @renamed_argument("alpha", "T", since=_SINCE)
+    @torch.no_grad()
+    def soft_value(
+        self, s: torch.Tensor, T: float, net: torch.nn.Module | None = None
+    ) -> torch.Tensor:
+        r"""Soft value :math:`V(s) = T\log\int e^{Q(s,a)/T} da` (eq. (11.2)), ``[B]``.
 
-    def act(self, obs: Any, generator: torch.Generator | None = None) -> int:
-        """Epsilon-greedy action."""
-        check_generator(generator)
-        if float(torch.rand((), generator=generator)) < self.current_epsilon:
-            return int(torch.randint(self.act_codec.n_units, (), generator=generator)) + (
-                self.act_codec.start
+        A sum over the actions when they are discrete; for a box, the importance-sampling
+        estimate with ``n_action_samples`` uniform proposals on the unit-scaled box
+        :math:`[-1, 1]^m` (volume :math:`2^m`), which is biased low for a finite number of
+        proposals (Jensen's inequality: :math:`E \log \hat Z \le \log Z`).
+        """
+        T = check_positive(T, "T")
+        net = self.qnet if net is None else net
+        if self.discrete:
+            q = net(s, self._all_actions(s.shape[0]))
+            return T * torch.logsumexp(q / T, -1)
+        k = self.config.n_action_samples
+        u = torch.rand(s.shape[0], k, self.action_dim, generator=self.generator) * 2 - 1
+        q = net(s, u.to(s.device))
+        log_vol = self.action_dim * math.log(2.0)
+        return T * (torch.logsumexp(q / T, -1) - math.log(k) + log_vol)
+
+    def max_value(self, s: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
+        r""":math:`\max_a Q(s, a)` over a finite action set, ``[B]``."""
+        net = self.qnet if net is None else net
+        with torch.no_grad():
+            return net(s, self._all_actions(s.shape[0])).max(-1).values
+
+    @renamed_argument("alpha", "T", since=_SINCE)
+    def sample_actions(
+        self,
+        obs: Any,
+        n: int = 1,
+        *,
+        T: float | None = None,
+        generator: torch.Generator | None = None,
+        langevin_steps: int | None = None,
+    ) -> torch.Tensor:
+        r"""Draw ``n`` actions (in network units) from :math:`\pi \propto e^{Q(s,\cdot)/T}`.
+
+        Discrete: exact softmax sampling; returns indices ``[n]``. Box: ``n_action_samples``
+        uniform proposals per draw, one resampled by weight :math:`e^{Q/T}`, then
+        ``langevin_steps`` MALA steps on the energy :math:`-Q(s, \cdot)/T` restricted to
+        :math:`[-1, 1]^m`; returns ``[n, m]`` (eq. (11.4)). ``T`` defaults to the current
+        temperature; ``generator`` to the agent's (None: torch's global generator).
+        """
+        n = check_int(n, "n", minimum=1)
+        T = self.current_T if T is None else check_positive(T, "T")
+        g = self.generator if generator is None else check_generator(generator)
+        s = self._s(obs)
+        if self.discrete:
+            with torch.no_grad():
+                q = self.qnet(s, self._all_actions(1))[0]
+            p = torch.softmax(q / T, -1).cpu()
+            return torch.multinomial(p, n, replacement=True, generator=g)
+        k = self.config.n_action_samples
+        u = torch.rand(n, k, self.action_dim, generator=g) * 2 - 1
+        u = u.to(self._device)
+        with torch.no_grad():
+            q = self.qnet(s.expand(n, -1), u)  # [n, k]
+            pick = torch.multinomial(torch.softmax(q / T, -1).cpu(), 1, generator=g)[:, 0]
+        a0 = u[torch.arange(n), pick.to(self._device)]  # [n, m]
+        steps = self.config.langevin_steps if langevin_steps is None else langevin_steps
+        steps = check_int(steps, "langevin_steps", minimum=0)
+        if steps == 0:
+            return a0
+        from .models import langevin_sample
+
+        sn = s.expand(n, -1)
+
+        def energy(a: torch.Tensor) -> torch.Tensor:
+            return -self.qnet(sn, a[:, None, :])[:, 0] / T
+
+        self.qnet.requires_grad_(False)
+        try:
+            out = langevin_sample(
+                energy,
+                a0,
+                self.config.langevin_step_size,
+                steps,
+                g if g is None or g.device == a0.device else None,
+                bounds=(-1.0, 1.0),
+                metropolis=True,
             )
-        return self.greedy(obs)
+        finally:
+            self.qnet.requires_grad_(True)
+        return out
+
+    # -- interface -----------------------------------------------------------------------------
+    def act(self, obs: Any, generator: torch.Generator | None = None) -> Any:
+        """An exploratory action: epsilon-greedy, or a draw from the Boltzmann policy."""
+        check_generator(generator)
+        g = self.generator if generator is None else generator
+        if self.exploration == "epsilon":
+            if float(torch.rand((), generator=g)) < self.current_epsilon:
+                if self.discrete:
+                    return int(torch.randint(self.n_actions, (), generator=g)) + self.action_start
+                u = torch.rand(self.action_dim, generator=g) * 2 - 1
+                return self.from_units(u)
+            return self.greedy(obs)
+        a = self.sample_actions(obs, 1, generator=g)
+        if self.discrete:
+            return int(a[0]) + self.action_start
+        return self.from_units(a[0])
+
+    def greedy(self, obs: Any) -> Any:
+        """``argmax_a Q(s, a)``: enumeration, or a fixed quasi-random grid of the action box."""
+        if self.discrete:
+            return int(self.q_values(obs).argmax()) + self.action_start
+        with torch.no_grad():
+            q = self.qnet(self._s(obs), self._greedy_grid[None])[0]
+        return self.from_units(self._greedy_grid[int(q.argmax())])
+
+    def next_value(self, net: torch.nn.Module, next_obs: torch.Tensor) -> torch.Tensor:
+        """The successor value of the TD target: max or soft value at the current ``T``."""
+        if self.backup == "max":
+            return self.max_value(next_obs, net)
+        return self.soft_value(next_obs, self.current_T, net)
 
     def update(
         self,
@@ -1095,42 +1315,87 @@ class DQN(_Agent, torch.nn.Module):
         next_action: Any | None,
         terminated: bool,
     ) -> float:
-        """Store the transition; every ``train_every`` steps do one minibatch step.
+        """Store the transition and, every ``train_every`` steps, take one :func:`td_step`.
 
-        Returns the mean absolute TD error of the minibatch (0 before learning starts).
+        Returns the mean absolute TD error of the minibatch (0 before learning starts). A NaN
+        or infinite reward, or a non-finite observation, raises a ``ValueError``.
         """
-        i = self.steps % self.buffer_size
-        self._obs[i] = self._x(obs, "obs")
-        self._next[i] = self._x(next_obs, "next_obs")
-        self._act[i] = self.act_codec.check(action, "action")
-        self._rew[i] = float(reward)
-        self._done[i] = float(bool(terminated))
+        reward = _check_reward(reward)
+        cfg = self.config
+        self.buffer.add(
+            self._s(obs)[0], self.to_units(action), reward, self._s(next_obs, "next_obs")[0],
+            bool(terminated),
+        )  # fmt: skip
         self.steps += 1
-        self.size = min(self.size + 1, self.buffer_size)
-        if self.steps % self.target_update == 0:
-            self.target.load_state_dict(self.net.state_dict())
-        if self.steps < self.learning_starts or self.steps % self.train_every:
+        if cfg.tau is None and self.steps % cfg.target_update == 0:
+            update_target(self.qnet, self.target, None)
+        if self.steps < cfg.learning_starts or self.steps % cfg.train_every:
             return 0.0
-        idx = torch.randint(self.size, (self.batch_size,), generator=self.generator)
-        idx = idx.to(self._obs.device)
-        q = self.net(self._obs[idx]).gather(1, self._act[idx, None])[:, 0]
-        with torch.no_grad():
-            nxt = self.target(self._next[idx]).max(1).values
-            target = self._rew[idx] + self.gamma * (1.0 - self._done[idx]) * nxt
-        loss = F.smooth_l1_loss(q, target)
-        self.optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
-        self.optimizer.step()
-        return float((target - q.detach()).abs().mean())
+        batch = self.buffer.sample(cfg.batch_size, self.generator)
+        err = td_step(
+            self.qnet,
+            self.target,
+            self.optimizer,
+            batch,
+            self.next_value,
+            gamma=cfg.gamma,
+            loss=cfg.loss,
+            grad_clip=cfg.grad_clip,
+        )
+        if cfg.tau is not None:
+            update_target(self.qnet, self.target, cfg.tau)
+        return err
 
 
-def __getattr__(name: str) -> Any:
-    # The energy-based agents of chapter 11 live in ebmlib.rl.energy_agents; the public API
-    # names them agents.HopfieldQ and agents.SoftQ, so they are reachable from here too (lazily,
-    # to keep this module light).
-    if name in ("HopfieldQ", "SoftQ"):
-        from . import energy_agents
+class DQN(DeepQAgent):
+    r"""A deep Q-network (Mnih et al. 2015): an MLP with one output per action.
 
-        return getattr(energy_agents, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    :math:`Q_\theta(s, \cdot) = \mathrm{MLP}(s) \in \R^{A}`; epsilon-greedy by default, max
+    backup, Huber loss, replay buffer and target network (chapter 9). Everything but the network
+    is :class:`DeepQAgent`; the hyper-parameters are a :class:`~ebmlib.rl.config.DeepQConfig`.
+
+    Parameters
+    ----------
+    observation_space : Box or Discrete/MultiDiscrete/MultiBinary
+    action_space : Discrete
+    config : DeepQConfig, optional
+    generator : torch.Generator, optional
+        None: torch's global generator.
+    device : optional
+    **overrides :
+        Single fields of the config (``hidden=(128, 128)``, ``lr=5e-4``, ...).
+    """
+
+    default_exploration = "epsilon"
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        config: DeepQConfig | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if not isinstance(action_space, spaces.Discrete):
+            raise TypeError("DQN needs a Discrete action_space")
+        super().__init__(
+            observation_space,
+            action_space,
+            config,
+            generator=generator,
+            device=device,
+            **overrides,
+        )
+
+    def make_qnet(
+        self, obs_dim: int, action_dim: int, generator: torch.Generator | None
+    ) -> torch.nn.Module:
+        """An MLP with one output per action (:class:`~ebmlib.rl._nets.QHeadNet`)."""
+        return QHeadNet(obs_dim, action_dim, self.config.hidden, generator)
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The MLP ``s -> Q(s, .)`` (``[B, ds] -> [B, A]``)."""
+        return self.qnet.net

@@ -110,6 +110,13 @@ def langevin_sample(
     -------
     torch.Tensor
         Final points ``[B, d]`` (and the acceptance rate when asked).
+
+    Raises
+    ------
+    ValueError
+        If ``energy_fn`` returns a NaN or infinite energy or gradient at ``x0`` or along the
+        chain, or a NaN (or :math:`-\infty`) at a MALA proposal (checked at the start and once
+        at the end; :math:`+\infty` at a proposal is a zero density and simply rejected).
     """
     if not callable(energy_fn):
         raise TypeError("energy_fn must be callable")
@@ -124,7 +131,9 @@ def langevin_sample(
         x = torch.minimum(torch.maximum(x, box[0]), box[1])
     scale = math.sqrt(2.0 * step_size)
     e, g = _energy_and_grad(energy_fn, x)
+    _check_energies(e, g, "at x0")
     accepted = 0.0
+    bad = torch.zeros((), dtype=torch.bool, device=x.device)  # non-finite energy seen (no sync)
     for _ in range(n_steps):
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         prop = x - step_size * g + scale * noise
@@ -140,6 +149,10 @@ def langevin_sample(
             inside = ((prop >= box[0]) & (prop <= box[1])).all(-1)
             prop = torch.where(inside[:, None], prop, x)  # keep energies finite
         e_p, g_p = _energy_and_grad(energy_fn, prop)
+        # +inf is a legitimate "forbidden" energy (rejected); NaN or -inf is a broken one
+        finite = torch.isfinite(e_p)
+        broken = torch.isnan(e_p) | (e_p == -math.inf) | (finite & ~torch.isfinite(g_p).all(-1))
+        bad |= broken.any()
         # log q(x | x') - log q(x' | x), both Gaussians with variance 2 eps
         fwd = ((prop - x + step_size * g) ** 2).sum(-1)
         bwd = ((x - prop + step_size * g_p) ** 2).sum(-1)
@@ -150,8 +163,17 @@ def langevin_sample(
         e = torch.where(take, e_p, e)
         g = torch.where(take[:, None], g_p, g)
         accepted += float(take.to(x.dtype).mean())
+    if bool(bad):
+        raise ValueError("energy_fn returned a NaN energy (or gradient) or -inf at a proposal")
+    _check_energies(e, g, "along the chain")
     rate = accepted / n_steps if n_steps else 1.0
     return (x, rate) if return_acceptance else x
+
+
+def _check_energies(e: torch.Tensor, g: torch.Tensor, where: str) -> None:
+    """Raise if ``energy_fn`` gave a NaN/inf energy or gradient (checked once, not per step)."""
+    if not bool(torch.isfinite(e).all() & torch.isfinite(g).all()):
+        raise ValueError(f"energy_fn returned a NaN or infinite energy or gradient {where}")
 
 
 # ---------------------------------------------------------------------------------------------

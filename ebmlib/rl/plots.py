@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._optional import require
 from .._validation import check_positive, check_probability
+from ..utils import renamed_argument
 
 __all__ = ["draw_frozenlake", "draw_frozenlake_gamma", "draw_gibbs_temperature", "draw_blocker"]
 
@@ -21,7 +23,7 @@ _ARROWS = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}  # FrozenLake: left, do
 
 def _ax(ax: Any, figsize: tuple[float, float] = (4.0, 4.0)) -> Any:
     if ax is None:
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", "viz")
 
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
@@ -62,7 +64,7 @@ def draw_frozenlake(
         else "".join(c.decode() if isinstance(c, bytes) else str(c) for c in row)
         for row in desc
     ]
-    import matplotlib.patches as mpatches
+    mpatches = require("matplotlib.patches", "viz")
 
     n_r, n_c = len(desc), len(desc[0])
     ax = _ax(ax)
@@ -124,7 +126,7 @@ def draw_frozenlake_gamma(gamma: float = 0.99, slippery: bool = True, ax: Any = 
     Solves the MDP by value iteration and titles the panel with ``V*(start)`` and the exact
     success probability of the greedy policy.
     """
-    import gymnasium as gym
+    gym = require("gymnasium", "rl", feature="ebmlib.rl")
 
     from .exact import success_probability, value_iteration
 
@@ -141,8 +143,9 @@ def draw_frozenlake_gamma(gamma: float = 0.99, slippery: bool = True, ax: Any = 
     )
 
 
+@renamed_argument("temperature", "T", since="0.2")
 def draw_gibbs_temperature(
-    temperature: float = 1.0, n_samples: int = 4000, seed: int = 0, ax: Any = None
+    T: float = 1.0, n_samples: int = 4000, seed: int = 0, ax: Any = None
 ) -> Any:
     """Demo of chapter 10: Gibbs action sampling at temperature ``T`` versus ``softmax(Q/T)``.
 
@@ -151,11 +154,11 @@ def draw_gibbs_temperature(
     markers: the exact Gibbs marginal ``exp(-F_T/T)`` and the Boltzmann policy
     ``softmax(Q/T)``. They coincide only at ``T = 1`` (chapter 10, eq. (10.6)).
     """
-    from gymnasium import spaces
+    spaces = require("gymnasium", "rl", feature="ebmlib.rl").spaces
 
     from .agents import FreeEnergyQ
 
-    t = check_positive(temperature, "temperature")
+    t = check_positive(T, "T")
     ag = FreeEnergyQ(
         spaces.Discrete(2),
         spaces.MultiBinary(3),
@@ -166,9 +169,7 @@ def draw_gibbs_temperature(
         dtype=torch.float64,
     )
     g = torch.Generator().manual_seed(int(seed))
-    units = ag.gibbs_actions(
-        0, n_chains=int(n_samples), sweeps=40, temperature=t, start_temperature=t, generator=g
-    )
+    units = ag.gibbs_actions(0, n_chains=int(n_samples), sweeps=40, T=t, T0=t, generator=g)
     idx = [ag.act_codec.to_index(ag.act_codec.units_to_value(u), "a") for u in units]
     freq = np.bincount(idx, minlength=8) / len(idx)
     p_gibbs = torch.softmax(ag.gibbs_log_weights(0, t), 0).numpy()
@@ -195,7 +196,7 @@ def draw_blocker(
     title: str | None = None,
 ) -> Any:
     """Draw a Blocker state: agents (numbered circles), blockers (squares), the end zone."""
-    import matplotlib.patches as mpatches
+    mpatches = require("matplotlib.patches", "viz")
 
     o = np.asarray(obs).reshape(-1)
     ax = _ax(ax, (2.2, 3.4))
