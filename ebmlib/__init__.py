@@ -30,6 +30,7 @@ from . import (
     ising,
     modern,
     rbm,
+    tasks,
     viz,
 )
 from ._version import __version__
@@ -85,6 +86,7 @@ __all__ = [
     "Hopfield",
     "HopfieldPooling",
     "HopfieldLayer",
+    "tasks",
     "attention_bm",
     "AttentionBM",
     "rl",

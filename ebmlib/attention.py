@@ -1,16 +1,18 @@
-"""Attention as a modern-Hopfield update: functions and layers (chapter 5).
+r"""Attention as a modern-Hopfield update: functions and layers (chapter 5).
 
-One step of the continuous modern Hopfield network of chapter 4,
+One step of the continuous modern Hopfield network of chapter 4
+(:math:numref:`eq-modern-update`),
 
 .. math::
 
-    \\xi^{\\text{new}} = X \\operatorname{softmax}(\\beta X^\\top \\xi),
+    \xi^{\text{new}} = X \operatorname{softmax}(\beta X^\top \xi),
 
 applied to a whole batch of state patterns (queries) at once, with stored patterns as keys,
-is Transformer attention ``softmax(beta Q K^T) V`` with ``V = K``; the Transformer's choice is
-``beta = 1/sqrt(d_k)``. This module computes that update (batched, multi-head, several steps,
-through :func:`torch.nn.functional.scaled_dot_product_attention`), the energy it descends, and
-three ``nn.Module`` layers built on it:
+is Transformer attention ``softmax(beta Q K^T) V`` with ``V = K``
+(:math:numref:`eq-attention-sdpa`); the Transformer's choice is ``beta = 1/sqrt(d_k)``. This
+module computes that update (batched, multi-head, several steps, through
+:func:`torch.nn.functional.scaled_dot_product_attention`), the energy it descends, and three
+``nn.Module`` layers built on it:
 
 * :class:`Hopfield` -- state patterns associate with stored patterns (self- or cross-attention);
   with its default projections it computes exactly what :class:`torch.nn.MultiheadAttention`
@@ -18,6 +20,10 @@ three ``nn.Module`` layers built on it:
 * :class:`HopfieldPooling` -- a learned state pattern (query) pools a set, e.g. for
   multiple-instance learning.
 * :class:`HopfieldLayer` -- the stored patterns are learned parameters (a learned memory).
+
+Both :class:`HopfieldPooling` and :class:`HopfieldLayer` hold a :class:`Hopfield` layer: pass one
+(``hopfield=``) or the keyword arguments that build it. The chapter's learning tasks (bags for
+multiple-instance learning, key-value recall, a training loop) live in :mod:`ebmlib.tasks`.
 
 Conventions (chapter 5, section "Notation"): patterns are **rows**. Queries have shape
 ``[..., L, d_k]``, keys ``[..., S, d_k]``, values ``[..., S, d_v]``; the book's ``X^T xi`` is
@@ -27,24 +33,33 @@ Conventions (chapter 5, section "Notation"): patterns are **rows**. Queries have
 Masks follow :class:`torch.nn.MultiheadAttention`: a boolean mask marks with ``True`` the pairs
 that are **masked out**; a floating mask is **added** to the scores ``beta * q . k``.
 
+Checks. The layers' ``forward`` checks shapes, dtypes and devices only, as torch's own layers
+do: nothing is read back from the device, so a layer never stalls a GPU and
+``torch.compile(layer, fullgraph=True)`` compiles it to one graph. The value checks (NaN or
+infinite inputs, NaN or ``+inf`` in a float mask, a query whose keys are all masked out) run in
+the layers only when built with ``validate=True`` (a debug mode), and in the functions
+:func:`hopfield_attention`, :func:`hopfield_trajectory` and :func:`energy` unless
+``validate=False``; while :func:`torch.compile` traces, they are skipped.
+
 What is iterated with several steps
 -----------------------------------
 With ``steps = T`` the layer works in the (projected) key space. Writing ``xi_0 = Q`` for the
 projected queries of one head and ``K`` for its projected keys (rows), it runs
+(:math:numref:`eq-attention-steps`)
 
 .. math::
 
-    \\xi_{t+1} = \\operatorname{softmax}(\\beta\\, \\xi_t K^\\top + m)\\, K, \\qquad t = 0..T-2,
+    \xi_{t+1} = \operatorname{softmax}(\beta\, \xi_t K^\top + m)\, K, \qquad t = 0..T-2,
 
 and returns ``softmax(beta xi_{T-1} K^T + m) V``: ``T - 1`` pure Hopfield updates of the state
 in key space, then one retrieval step that reads out the values. With ``V = K`` (the pure
 configuration) this is exactly ``T`` updates of :func:`ebmlib.modern.update`. Every update
-never raises the modern-Hopfield energy in the key space (chapter 4, eq. (4.2)),
+never raises the modern-Hopfield energy in the key space (:math:numref:`eq-attention-energy`),
 
 .. math::
 
-    E(\\xi) = -\\tfrac1\\beta \\log \\sum_j e^{\\beta k_j \\cdot \\xi + m_j}
-             + \\tfrac12 \\xi\\cdot\\xi + \\tfrac1\\beta \\log N + \\tfrac12 M^2,
+    E(\xi) = -\tfrac1\beta \log \sum_j e^{\beta k_j \cdot \xi + m_j}
+             + \tfrac12 \xi\cdot\xi + \tfrac1\beta \log N + \tfrac12 M^2,
 
 see :func:`energy` and :meth:`Hopfield.energy`.
 """
@@ -52,7 +67,8 @@ see :func:`energy` and :meth:`Hopfield.energy`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -66,8 +82,10 @@ from ._validation import (
     check_positive,
     check_probability,
     check_same_device,
+    check_same_dtype,
     check_tensor,
 )
+from .modern import _as_floating, _values_checked
 
 __all__ = [
     "hopfield_attention",
@@ -77,23 +95,16 @@ __all__ = [
     "HopfieldPooling",
     "HopfieldLayer",
     "draw_winner_take_all",
-    "make_mil_bags",
-    "mil_log_likelihood_ratio",
-    "MILClassifier",
-    "make_recall_task",
-    "recall_targets",
-    "RecallModel",
-    "train_classifier",
-    "accuracy",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# masks and the functional core
+# masks, checks and the functional core
 # ---------------------------------------------------------------------------------------------
 
 
 def _check_mask(mask: Any, name: str) -> torch.Tensor | None:
+    """Type and dtype of a mask (no value scan)."""
     if mask is None:
         return None
     if not isinstance(mask, torch.Tensor):
@@ -103,9 +114,14 @@ def _check_mask(mask: Any, name: str) -> torch.Tensor | None:
             f"{name} must be a bool tensor (True = masked out) or a float tensor "
             f"(added to the scores), got dtype {mask.dtype}"
         )
-    if mask.is_floating_point() and bool((torch.isnan(mask) | torch.isposinf(mask)).any()):
-        raise ValueError(f"{name} must not contain NaN or +inf (use -inf to mask a key out)")
     return mask
+
+
+def _check_mask_values(mask: torch.Tensor | None, name: str) -> None:
+    """Value scan of a float mask (reads back from the device)."""
+    if mask is not None and mask.is_floating_point():
+        if bool((torch.isnan(mask) | torch.isposinf(mask)).any()):
+            raise ValueError(f"{name} must not contain NaN or +inf (use -inf to mask a key out)")
 
 
 def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -117,6 +133,7 @@ def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _check_rows_visible(mask: torch.Tensor | None) -> None:
+    """Value scan: every query keeps at least one key (reads back from the device)."""
     if mask is not None and bool(torch.isneginf(mask).all(dim=-1).any()):
         raise ValueError(
             "the masks leave a query with no stored pattern to attend to (a fully masked row); "
@@ -124,13 +141,12 @@ def _check_rows_visible(mask: torch.Tensor | None) -> None:
         )
 
 
-def _finite(x: torch.Tensor, name: str) -> torch.Tensor:
+def _finite(x: torch.Tensor | None, name: str) -> None:
     """Exact NaN/inf check at the cost of one reduction: a NaN or an infinite entry always
     makes the sum non-finite; only then is the slower element-wise check run (which also
     forgives a sum that merely overflowed)."""
-    if x.is_floating_point() and not bool(torch.isfinite(x.sum())):
+    if x is not None and x.is_floating_point() and not bool(torch.isfinite(x.sum())):
         check_finite(x, name)
-    return x
 
 
 def _resolve_beta(beta: Any, d_k: int) -> float:
@@ -147,11 +163,12 @@ def _attend(
     beta: float,
     dropout_p: float = 0.0,
 ) -> torch.Tensor:
-    """One step ``softmax(beta q k^T + mask) v`` (eq. (5.4)) through SDPA with ``scale=beta``.
+    """One step ``softmax(beta q k^T + mask) v`` through SDPA with ``scale=beta``.
 
-    On the CPU, SDPA measured as fast as or faster than two explicit matrix products with a
-    softmax in between (forward) and clearly faster in the backward pass; on CUDA it selects
-    fused kernels that never write the ``[..., L, S]`` weights to memory.
+    This is :math:numref:`eq-attention-sdpa`. On the CPU, SDPA measured as fast as or faster
+    than two explicit matrix products with a softmax in between (forward) and clearly faster
+    in the backward pass; on CUDA it selects fused kernels that never write the
+    ``[..., L, S]`` weights to memory. In half precision it accumulates in float32.
     """
     if q.dim() == 4:
         return F.scaled_dot_product_attention(
@@ -218,17 +235,17 @@ def _broadcast_leading(
 def _validate_qkv(
     queries: Any, keys: Any, values: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    _finite(check_tensor(queries, "queries", min_ndim=2, floating=True, finite=False), "queries")
-    _finite(check_tensor(keys, "keys", min_ndim=2, floating=True, finite=False), "keys")
+    """Shapes, dtypes (the library's policy) and devices; no value scan."""
+    check_tensor(queries, "queries", min_ndim=2, finite=False)
+    check_tensor(keys, "keys", min_ndim=2, finite=False)
     if values is not None:
-        check_tensor(values, "values", min_ndim=2, floating=True, finite=False)
-        _finite(values, "values")
+        check_tensor(values, "values", min_ndim=2, finite=False)
     check_same_device(queries=queries, keys=keys, values=values)
-    for name, t in (("keys", keys), ("values", values)):
-        if t is not None and t.dtype != queries.dtype:
-            raise TypeError(
-                f"{name} must have the dtype of queries ({queries.dtype}), got {t.dtype}"
-            )
+    dtype = check_same_dtype(queries=queries, keys=keys, values=values)
+    queries = _as_floating(queries, dtype, "queries")
+    keys = _as_floating(keys, dtype, "keys")
+    if values is not None:
+        values = _as_floating(values, dtype, "values")
     if keys.shape[-1] != queries.shape[-1]:
         raise ValueError(
             f"keys must have last dimension {queries.shape[-1]} to match queries, "
@@ -242,7 +259,9 @@ def _validate_qkv(
     return _broadcast_leading(queries, keys, values)
 
 
-def _prepare_mask(attn_mask: Any, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor | None:
+def _prepare_mask(
+    attn_mask: Any, queries: torch.Tensor, keys: torch.Tensor, check_values: bool
+) -> torch.Tensor | None:
     attn_mask = _check_mask(attn_mask, "attn_mask")
     if attn_mask is None:
         return None
@@ -252,6 +271,8 @@ def _prepare_mask(attn_mask: Any, queries: torch.Tensor, keys: torch.Tensor) -> 
             f"attn_mask must end in shape [L, S] = {list(want)}, got {list(attn_mask.shape)}"
         )
     check_same_device(queries=queries, attn_mask=attn_mask)
+    if check_values:
+        _check_mask_values(attn_mask, "attn_mask")
     m = _additive(attn_mask, queries.dtype)
     try:
         torch.broadcast_shapes(m.shape, (*queries.shape[:-1], keys.shape[-2]))
@@ -260,8 +281,24 @@ def _prepare_mask(attn_mask: Any, queries: torch.Tensor, keys: torch.Tensor) -> 
             f"attn_mask of shape {list(attn_mask.shape)} does not broadcast to the scores "
             f"[..., L, S] = {[*queries.shape[:-1], keys.shape[-2]]}"
         ) from exc
-    _check_rows_visible(m)
+    if check_values:
+        _check_rows_visible(m)
     return m
+
+
+def _prepare(
+    queries: Any, keys: Any, values: Any, beta: Any, attn_mask: Any, validate: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float, torch.Tensor | None]:
+    """The checks every function of this module runs, in one place."""
+    queries, keys, values = _validate_qkv(queries, keys, values)
+    check_values = _values_checked(validate)
+    if check_values:
+        _finite(queries, "queries")
+        _finite(keys, "keys")
+        _finite(values, "values")
+    beta = _resolve_beta(beta, queries.shape[-1])
+    mask = _prepare_mask(attn_mask, queries, keys, check_values)
+    return queries, keys, values, beta, mask
 
 
 def hopfield_attention(
@@ -271,19 +308,22 @@ def hopfield_attention(
     beta: float | None = None,
     steps: int = 1,
     attn_mask: torch.Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> torch.Tensor:
-    """``steps`` modern-Hopfield updates of ``queries`` against the stored ``keys``.
+    r"""``steps`` modern-Hopfield updates of ``queries`` against the stored ``keys``.
 
-    One step is attention with inverse temperature ``beta`` (chapter 5, eq. (5.4)),
+    One step is attention with inverse temperature ``beta`` (:math:numref:`eq-attention-sdpa`),
 
     .. math::
 
-        \\operatorname{softmax}(\\beta\\, Q K^\\top + m)\\, V,
+        \operatorname{softmax}(\beta\, Q K^\top + m)\, V,
 
-    which for ``V = K`` is the update ``xi <- X softmax(beta X^T xi)`` of chapter 4, eq. (4.4),
-    applied to every row of ``Q``. With ``steps = T`` the queries are first updated ``T - 1``
-    times against the keys (``xi <- softmax(beta xi K^T + m) K``) and the last step reads out
-    ``values``. Each step runs through
+    which for ``V = K`` is the update ``xi <- X softmax(beta X^T xi)`` of
+    :math:numref:`eq-modern-update`, applied to every row of ``Q``. With ``steps = T`` the
+    queries are first updated ``T - 1`` times against the keys
+    (``xi <- softmax(beta xi K^T + m) K``) and the last step reads out ``values``
+    (:math:numref:`eq-attention-steps`). Each step runs through
     :func:`torch.nn.functional.scaled_dot_product_attention` with ``scale=beta``.
 
     Parameters
@@ -302,6 +342,10 @@ def hopfield_attention(
     attn_mask : torch.Tensor, shape broadcastable to ``[..., L, S]``, optional
         Boolean (``True`` = the key is masked out for that query) or float (added to the
         scores ``beta q.k``), as in :class:`torch.nn.MultiheadAttention`.
+    validate : bool
+        Scan the inputs for NaN and infinite entries, the float mask for NaN and ``+inf``,
+        and the masks for a query with no visible key (default True; these read back from the
+        device; skipped while :func:`torch.compile` traces).
 
     Returns
     -------
@@ -311,10 +355,10 @@ def hopfield_attention(
     Raises
     ------
     TypeError
-        Non-tensor or non-floating inputs, mixed dtypes, a mask of the wrong dtype.
+        Non-tensor or complex inputs, mixed floating dtypes, a mask of the wrong dtype.
     ValueError
-        Shapes that do not match, ``beta <= 0``, ``steps < 1``, NaN inputs, a fully masked
-        query row.
+        Shapes that do not match, ``beta <= 0``, ``steps < 1``; with ``validate``, NaN
+        inputs and a fully masked query row.
 
     Examples
     --------
@@ -327,10 +371,8 @@ def hopfield_attention(
     single = isinstance(queries, torch.Tensor) and queries.dim() == 1
     if single:  # one state [d], as in ebmlib.modern.update
         queries = queries.unsqueeze(0)
-    queries, keys, values = _validate_qkv(queries, keys, values)
     steps = check_int(steps, "steps", minimum=1)
-    beta = _resolve_beta(beta, queries.shape[-1])
-    mask = _prepare_mask(attn_mask, queries, keys)
+    queries, keys, values, beta, mask = _prepare(queries, keys, values, beta, attn_mask, validate)
     out = _core(queries, keys, values, beta, steps, mask)
     return out.squeeze(-2) if single else out
 
@@ -341,11 +383,13 @@ def hopfield_trajectory(
     beta: float | None = None,
     steps: int = 1,
     attn_mask: torch.Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> torch.Tensor:
     """The states ``xi_0 = Q, xi_1, ..., xi_T`` of ``T = steps`` updates against ``keys``.
 
-    ``xi_{t+1} = softmax(beta xi_t K^T + m) K`` (chapter 5, eq. (5.6)); ``xi_T`` equals
-    ``hopfield_attention(queries, keys, beta=beta, steps=steps, attn_mask=attn_mask)``.
+    ``xi_{t+1} = softmax(beta xi_t K^T + m) K`` (:math:numref:`eq-attention-steps`); ``xi_T``
+    equals ``hopfield_attention(queries, keys, beta=beta, steps=steps, attn_mask=attn_mask)``.
 
     Parameters
     ----------
@@ -357,15 +401,15 @@ def hopfield_trajectory(
         Number of updates, >= 0.
     attn_mask : torch.Tensor, optional
         As in :func:`hopfield_attention`.
+    validate : bool
+        As in :func:`hopfield_attention`.
 
     Returns
     -------
     torch.Tensor, shape ``[steps + 1, ..., L, d]``
     """
-    queries, keys, _ = _validate_qkv(queries, keys, None)
     steps = check_int(steps, "steps", minimum=0)
-    beta = _resolve_beta(beta, queries.shape[-1])
-    mask = _prepare_mask(attn_mask, queries, keys)
+    queries, keys, _, beta, mask = _prepare(queries, keys, None, beta, attn_mask, validate)
     states = [queries]
     for _ in range(steps):
         states.append(_attend(states[-1], keys, keys, mask, beta))
@@ -373,22 +417,25 @@ def hopfield_trajectory(
 
 
 def _energy(xi: torch.Tensor, keys: torch.Tensor, beta: float, mask: torch.Tensor | None):
-    scores = beta * (xi @ keys.transpose(-2, -1))  # [..., L, S]
-    norms2 = (keys * keys).sum(-1)  # [..., S]
+    wd = torch.float32 if xi.dtype in (torch.float16, torch.bfloat16) else xi.dtype
+    xi_w, keys_w = xi.to(wd), keys.to(wd)
+    scores = beta * (xi_w @ keys_w.transpose(-2, -1))  # [..., L, S]
+    norms2 = (keys_w * keys_w).sum(-1)  # [..., S]
     if mask is None:
-        n = torch.full(scores.shape[:-1], keys.shape[-2], dtype=xi.dtype, device=xi.device)
+        n = torch.full(scores.shape[:-1], keys.shape[-2], dtype=wd, device=xi.device)
         m2 = norms2.max(dim=-1, keepdim=True).values.expand(scores.shape[:-1])
     else:
-        scores = scores + mask
+        scores = scores + mask.to(wd)
         visible = torch.isfinite(mask).expand(scores.shape)  # [..., L, S]
-        n = visible.sum(-1).to(xi.dtype)
+        n = visible.sum(-1).to(wd)
         m2 = torch.where(visible, norms2.unsqueeze(-2).expand(scores.shape), 0.0).amax(-1)
-    return (
+    out = (
         -torch.logsumexp(scores, dim=-1) / beta
-        + 0.5 * (xi * xi).sum(-1)
+        + 0.5 * (xi_w * xi_w).sum(-1)
         + torch.log(n) / beta
         + 0.5 * m2
     )
+    return out.to(xi.dtype)
 
 
 def energy(
@@ -396,16 +443,18 @@ def energy(
     keys: torch.Tensor,
     beta: float | None = None,
     attn_mask: torch.Tensor | None = None,
+    *,
+    validate: bool = True,
 ) -> torch.Tensor:
-    """Modern-Hopfield energy of each state (row) against the stored ``keys``.
+    r"""Modern-Hopfield energy of each state (row) against the stored ``keys``.
 
-    Chapter 4, eq. (4.2), batched over heads and with an optional mask (chapter 5,
-    eq. (5.7)):
+    :math:numref:`eq-modern-energy`, batched over heads and with an optional mask
+    (:math:numref:`eq-attention-energy`):
 
     .. math::
 
-        E(\\xi) = -\\tfrac1\\beta \\log \\sum_{j} e^{\\beta\\, k_j\\cdot\\xi + m_j}
-                 + \\tfrac12\\, \\xi\\cdot\\xi + \\tfrac1\\beta \\log N + \\tfrac12 M^2,
+        E(\xi) = -\tfrac1\beta \log \sum_{j} e^{\beta\, k_j\cdot\xi + m_j}
+                 + \tfrac12\, \xi\cdot\xi + \tfrac1\beta \log N + \tfrac12 M^2,
 
     where the sum, ``N`` (number of keys) and ``M`` (largest key norm) run over the keys that
     are not masked out. Without a mask this is :func:`ebmlib.modern.energy` for every batch
@@ -419,6 +468,8 @@ def energy(
         Inverse temperature (default ``1/sqrt(d)``).
     attn_mask : torch.Tensor, optional
         As in :func:`hopfield_attention`.
+    validate : bool
+        As in :func:`hopfield_attention`.
 
     Returns
     -------
@@ -427,9 +478,10 @@ def energy(
     single = isinstance(states, torch.Tensor) and states.dim() == 1
     if single:  # one state [d]
         states = states.unsqueeze(0)
-    states, keys, _ = _validate_qkv(states, keys, None)
-    beta = _resolve_beta(beta, states.shape[-1])
-    mask = _prepare_mask(attn_mask, states, keys)
+    try:
+        states, keys, _, beta, mask = _prepare(states, keys, None, beta, attn_mask, validate)
+    except (TypeError, ValueError) as exc:  # name the argument as this function calls it
+        raise type(exc)(str(exc).replace("queries", "states")) from None
     out = _energy(states, keys, beta, mask)
     return out.squeeze(-1) if single else out
 
@@ -439,21 +491,54 @@ def energy(
 # ---------------------------------------------------------------------------------------------
 
 
+def _init_linear(
+    in_features: int,
+    out_features: int,
+    bias: bool,
+    generator: torch.Generator | None,
+    factory: dict[str, Any],
+) -> nn.Linear:
+    """An ``nn.Linear`` initialised as torch initialises it, from ``generator``.
+
+    The module is created without initialisation, then filled exactly as
+    ``nn.Linear.reset_parameters`` does (Kaiming-uniform weight with ``a = sqrt(5)``, bias
+    uniform in ``+-1/sqrt(in_features)``), drawing from ``generator`` (None: the global RNG,
+    in the same order as ``nn.Linear`` itself, so seeded results do not change).
+    """
+    factory = {**factory, "device": factory.get("device") or torch.get_default_device()}
+    lin = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias, **factory)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5), generator=generator)
+        if lin.bias is not None:
+            bound = 1.0 / math.sqrt(in_features)
+            nn.init.uniform_(lin.bias, -bound, bound, generator=generator)
+    return lin
+
+
 class Hopfield(nn.Module):
     """Hopfield association of state patterns with stored patterns (chapter 5).
 
     The forward pass projects the state patterns ``R`` (queries), stored patterns ``Y`` (keys)
     and pattern projections ``P`` (values, default ``Y``) per head,
-    ``Q = R W_Q``, ``K = Y W_K``, ``V = P W_V``, runs :func:`hopfield_attention` with ``steps``
-    updates in the key space (``T - 1`` updates ``xi <- softmax(beta xi K^T) K``, then one
-    read-out of ``V``), concatenates the heads and applies the output projection (chapter 5,
-    eq. (5.5)). With ``steps=1`` and the defaults it computes exactly what
-    :class:`torch.nn.MultiheadAttention` computes; see :meth:`from_multihead_attention`.
+    ``Q = R W_Q``, ``K = Y W_K``, ``V = P W_V`` (:math:numref:`eq-attention-projections`), runs
+    :func:`hopfield_attention` with ``steps`` updates in the key space (``T - 1`` updates
+    ``xi <- softmax(beta xi K^T) K``, then one read-out of ``V``), concatenates the heads and
+    applies the output projection (:math:numref:`eq-attention-multihead`). With ``steps=1``
+    and the defaults it computes exactly what :class:`torch.nn.MultiheadAttention` computes;
+    see :meth:`from_multihead_attention`.
 
     Nothing is hidden: there is no normalisation unless ``normalize=True``, ``beta`` is the
     number you pass (or ``1/sqrt(key_dim / num_heads)``), and :meth:`pure` builds the bare
     retrieval layer (no projections, no normalisation, values = keys) whose output equals
     ``steps`` applications of :func:`ebmlib.modern.update`.
+
+    ``forward`` checks shapes, dtypes and devices only, so it never reads a value back from
+    the device and compiles to one graph under ``torch.compile(layer, fullgraph=True)``.
+    Build the layer with ``validate=True`` (or set ``layer.validate = True``) to also scan
+    every input for NaN and infinite entries and the masks for NaN, ``+inf`` and fully masked
+    query rows, at the price of a device-to-host synchronisation per call. Without it, a
+    query whose keys are all masked out retrieves zeros on the CPU (the convention of
+    :func:`torch.nn.functional.scaled_dot_product_attention`; other kernels may give NaN).
 
     Parameters
     ----------
@@ -488,6 +573,12 @@ class Hopfield(nn.Module):
         Inputs are ``[B, L, d]`` (True, default) or ``[L, B, d]`` (False).
     out_projection : bool, optional
         Apply an output projection ``value_dim -> d_model``; default: same as ``projections``.
+    validate : bool
+        Debug mode: value checks in every forward pass (default False; see above).
+    generator : torch.Generator, optional
+        Draws the initial weights (query, key and value projections Xavier-uniform with zero
+        biases, as in MultiheadAttention; the output projection as ``nn.Linear``). Default:
+        torch's global generator, so ``torch.manual_seed`` makes the weights reproducible.
     device, dtype :
         Where and in which dtype to create the parameters.
 
@@ -517,6 +608,9 @@ class Hopfield(nn.Module):
         out_projection: bool | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        validate: bool = False,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         d_model = check_int(d_model, "d_model", minimum=1)
@@ -527,9 +621,11 @@ class Hopfield(nn.Module):
             ("bias", bias),
             ("normalize", normalize),
             ("batch_first", batch_first),
+            ("validate", validate),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        check_generator(generator)
         if out_projection is None:
             out_projection = projections
         if not isinstance(out_projection, bool):
@@ -581,14 +677,17 @@ class Hopfield(nn.Module):
         self.dropout = check_probability(dropout, "dropout")
         self.batch_first = batch_first
         self.out_projection = out_projection
+        self.validate = validate
         fk = {"device": device, "dtype": dtype}
         if projections:
-            self.q_proj = nn.Linear(d_model, key_dim, bias=bias, **fk)
-            self.k_proj = nn.Linear(stored_dim, key_dim, bias=bias, **fk)
-            self.v_proj = nn.Linear(pattern_dim, value_dim, bias=bias, **fk)
+            self.q_proj = _init_linear(d_model, key_dim, bias, generator, fk)
+            self.k_proj = _init_linear(stored_dim, key_dim, bias, generator, fk)
+            self.v_proj = _init_linear(pattern_dim, value_dim, bias, generator, fk)
         else:
             self.q_proj = self.k_proj = self.v_proj = None
-        self.out_proj = nn.Linear(value_dim, d_model, bias=bias, **fk) if out_projection else None
+        self.out_proj = (
+            _init_linear(value_dim, d_model, bias, generator, fk) if out_projection else None
+        )
         if normalize:
             self.norm_state = nn.LayerNorm(d_model, **fk)
             self.norm_stored = nn.LayerNorm(stored_dim, **fk)
@@ -596,16 +695,17 @@ class Hopfield(nn.Module):
         else:
             self.norm_state = self.norm_stored = self.norm_pattern = None
         if projections:
-            self._reset_projections()
+            self._reset_projections(generator)
 
-    def _reset_projections(self) -> None:
+    def _reset_projections(self, generator: torch.Generator | None = None) -> None:
         # Same initialisation as nn.MultiheadAttention: Xavier-uniform projections, zero biases.
-        for lin in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_uniform_(lin.weight)
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
-        if self.out_proj is not None and self.out_proj.bias is not None:
-            nn.init.zeros_(self.out_proj.bias)
+        with torch.no_grad():
+            for lin in (self.q_proj, self.k_proj, self.v_proj):
+                nn.init.xavier_uniform_(lin.weight, generator=generator)
+                if lin.bias is not None:
+                    nn.init.zeros_(lin.bias)
+            if self.out_proj is not None and self.out_proj.bias is not None:
+                nn.init.zeros_(self.out_proj.bias)
 
     @property
     def output_dim(self) -> int:
@@ -617,7 +717,7 @@ class Hopfield(nn.Module):
             f"d_model={self.d_model}, num_heads={self.num_heads}, beta={self.beta:.6g}, "
             f"steps={self.steps}, key_dim={self.key_dim}, value_dim={self.value_dim}, "
             f"projections={self.projections}, normalize={self.normalize}, "
-            f"dropout={self.dropout}, batch_first={self.batch_first}"
+            f"dropout={self.dropout}, batch_first={self.batch_first}, validate={self.validate}"
         )
 
     # -- construction helpers -----------------------------------------------------------------
@@ -631,13 +731,14 @@ class Hopfield(nn.Module):
         d_model: int | None = None,
         num_heads: int = 1,
         batch_first: bool = True,
+        validate: bool = False,
     ) -> Hopfield:
         """The bare retrieval layer: no projections, no normalisation, values = stored patterns.
 
         Its output for state patterns ``xi`` and stored patterns ``X`` (rows) is ``steps``
-        applications of ``xi <- softmax(beta xi X^T) X`` (chapter 4, eq. (4.4)), i.e. of
-        :func:`ebmlib.modern.update`. With several heads the feature dimension is split into
-        ``num_heads`` blocks that each retrieve on their own.
+        applications of ``xi <- softmax(beta xi X^T) X`` (:math:numref:`eq-modern-update`),
+        i.e. of :func:`ebmlib.modern.update`. With several heads the feature dimension is split
+        into ``num_heads`` blocks that each retrieve on their own.
 
         Parameters
         ----------
@@ -652,6 +753,8 @@ class Hopfield(nn.Module):
             Number of independent feature blocks (must divide the pattern dimension).
         batch_first : bool
             Layout of batched inputs.
+        validate : bool
+            Debug mode, as in :class:`Hopfield`.
 
         Examples
         --------
@@ -672,6 +775,7 @@ class Hopfield(nn.Module):
             dropout=0.0,
             batch_first=batch_first,
             out_projection=False,
+            validate=validate,
         )
         if free:  # dimensions are taken from the inputs
             layer.d_model = layer.key_dim = layer.value_dim = None
@@ -684,7 +788,7 @@ class Hopfield(nn.Module):
         """Build a :class:`Hopfield` layer holding the weights of ``mha``.
 
         With ``steps=1`` the layer computes exactly what ``mha`` computes (up to round-off),
-        with ``beta = 1/sqrt(embed_dim / num_heads)`` (chapter 5, eq. (5.5)).
+        with ``beta = 1/sqrt(embed_dim / num_heads)`` (:math:numref:`eq-attention-multihead`).
 
         Parameters
         ----------
@@ -754,32 +858,35 @@ class Hopfield(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------
 
+    def _checking(self) -> bool:
+        """Whether this call runs the value checks (debug mode, never while compiling)."""
+        return _values_checked(self.validate)
+
+    def _reference_parameter(self) -> torch.Tensor | None:
+        for mod in (self.q_proj, self.out_proj, self.norm_state):
+            if mod is not None:
+                return mod.weight
+        return None
+
     def _inputs(self, state_patterns, stored_patterns, pattern_projections):
-        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), floating=True, finite=False)
-        _finite(state_patterns, "state_patterns")
+        """Shape, dtype and device checks; the value scan only in debug mode."""
+        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), finite=False)
         batched = state_patterns.dim() == 3
         self_assoc = stored_patterns is None or stored_patterns is state_patterns
         if stored_patterns is None:
             stored_patterns = state_patterns
         elif not self_assoc:
             check_tensor(
-                stored_patterns,
-                "stored_patterns",
-                ndim=state_patterns.dim(),
-                floating=True,
-                finite=False,
+                stored_patterns, "stored_patterns", ndim=state_patterns.dim(), finite=False
             )
-            _finite(stored_patterns, "stored_patterns")
         values_are_stored = pattern_projections is None or pattern_projections is stored_patterns
         if pattern_projections is not None and not values_are_stored:
             check_tensor(
                 pattern_projections,
                 "pattern_projections",
                 ndim=state_patterns.dim(),
-                floating=True,
                 finite=False,
             )
-            _finite(pattern_projections, "pattern_projections")
         if values_are_stored:
             pattern_projections = None
         check_same_device(
@@ -787,27 +894,39 @@ class Hopfield(nn.Module):
             stored_patterns=stored_patterns,
             pattern_projections=pattern_projections,
         )
-        for name, t in (
-            ("stored_patterns", stored_patterns),
-            ("pattern_projections", pattern_projections),
-        ):
-            if t is not None and t.dtype != state_patterns.dtype:
-                raise TypeError(
-                    f"{name} must have the dtype of state_patterns ({state_patterns.dtype}), "
-                    f"got {t.dtype}"
-                )
-        param = next(self.parameters(), None)
+        named = {
+            "state_patterns": state_patterns,
+            "stored_patterns": stored_patterns,
+            "pattern_projections": pattern_projections,
+        }
+        dtype = check_same_dtype(**named)
+        param = self._reference_parameter()
         if param is not None:
-            if param.dtype != state_patterns.dtype:
-                raise TypeError(
-                    f"state_patterns must have the dtype of the layer's parameters "
-                    f"({param.dtype}), got {state_patterns.dtype}; convert one of them"
-                )
+            for name, t in named.items():
+                if t is not None and t.is_floating_point() and t.dtype != param.dtype:
+                    raise TypeError(
+                        f"{name} must have the dtype of the layer's parameters "
+                        f"({param.dtype}), got {t.dtype}; convert one of them"
+                    )
+            dtype = param.dtype
             if param.device != state_patterns.device:
                 raise ValueError(
                     f"state_patterns is on {state_patterns.device} but the layer is on "
                     f"{param.device}; move one of them"
                 )
+        state_patterns = _as_floating(state_patterns, dtype, "state_patterns")
+        stored_patterns = (
+            state_patterns
+            if self_assoc
+            else _as_floating(stored_patterns, dtype, "stored_patterns")
+        )
+        if pattern_projections is not None:
+            pattern_projections = _as_floating(pattern_projections, dtype, "pattern_projections")
+        if self._checking():
+            _finite(state_patterns, "state_patterns")
+            if not self_assoc:
+                _finite(stored_patterns, "stored_patterns")
+            _finite(pattern_projections, "pattern_projections")
         if not batched:
             state_patterns = state_patterns.unsqueeze(0)
             stored_patterns = stored_patterns.unsqueeze(0)
@@ -914,9 +1033,12 @@ class Hopfield(nn.Module):
     def _mask(self, attn_mask, key_padding_mask, b, L, S, like):
         attn_mask = _check_mask(attn_mask, "attn_mask")
         key_padding_mask = _check_mask(key_padding_mask, "key_padding_mask")
+        checking = self._checking()
         total = None
         if attn_mask is not None:
             check_same_device(state_patterns=like, attn_mask=attn_mask)
+            if checking:
+                _check_mask_values(attn_mask, "attn_mask")
             m = _additive(attn_mask, like.dtype)
             if m.dim() == 2 and tuple(m.shape) == (L, S):
                 m = m.view(1, 1, L, S)
@@ -938,9 +1060,12 @@ class Hopfield(nn.Module):
                     f"key_padding_mask must have shape [B, S] = [{b}, {S}], got "
                     f"{list(key_padding_mask.shape)}"
                 )
+            if checking:
+                _check_mask_values(key_padding_mask, "key_padding_mask")
             m = _additive(key_padding_mask, like.dtype).view(b, 1, 1, S)
             total = m if total is None else total + m
-        _check_rows_visible(None if total is None else total.expand(b, self.num_heads, L, S))
+        if checking and total is not None:
+            _check_rows_visible(total.expand(b, self.num_heads, L, S))
         return total
 
     def _prepare(
@@ -949,7 +1074,11 @@ class Hopfield(nn.Module):
         state, stored, pattern, batched, self_assoc = self._inputs(
             state_patterns, stored_patterns, pattern_projections
         )
-        if not batched and key_padding_mask is not None and key_padding_mask.dim() == 1:
+        if (
+            not batched
+            and isinstance(key_padding_mask, torch.Tensor)
+            and key_padding_mask.dim() == 1
+        ):
             key_padding_mask = key_padding_mask.unsqueeze(0)
         b, L, S = state.shape[0], state.shape[1], stored.shape[1]
         q, k, v = self._project(state, stored, pattern, self_assoc)
@@ -1000,6 +1129,8 @@ class Hopfield(nn.Module):
             if mask is not None:
                 scores = scores + mask
             weights = torch.softmax(scores, dim=-1)  # [B, H, L, S]
+            if mask is not None:  # a fully masked row weighs nothing (as SDPA on the CPU)
+                weights = weights.masked_fill(torch.isneginf(scores).all(-1, keepdim=True), 0.0)
             dropped = F.dropout(weights, p) if p > 0 else weights
             out = dropped @ (k if v is None else v)
         else:
@@ -1048,11 +1179,12 @@ class Hopfield(nn.Module):
         attn_mask: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Energy of the key-space state along the layer's updates (chapter 5, eq. (5.7)).
+        """Energy of the key-space state along the layer's updates.
 
         For each head the projected queries ``xi_0 = Q`` are updated ``xi <- softmax(beta xi
         K^T + m) K`` and the modern-Hopfield energy :func:`energy` of ``xi_t`` against the
-        projected keys ``K`` is recorded; by chapter 4's descent theorem it never rises.
+        projected keys ``K`` is recorded (:math:numref:`eq-attention-energy`); by chapter 4's
+        descent theorem (:math:numref:`eq-modern-descent`) it never rises.
 
         Parameters
         ----------
@@ -1089,9 +1221,9 @@ class Hopfield(nn.Module):
 
         For each head, the projected query ``q`` and keys ``K`` give the weights
         ``softmax(beta K q)`` of the first update; the count is the smallest number of stored
-        patterns holding a share ``mass`` of them (:func:`ebmlib.modern.softmax_mass_count`):
-        1 in the single-pattern regime, about ``mass * S`` at the global average, in between
-        for metastable states (chapter 5, section on fixed-point regimes).
+        patterns holding a share ``mass`` of them (:func:`ebmlib.modern.softmax_mass_count`,
+        :math:numref:`eq-modern-mass`): 1 in the single-pattern regime, about ``mass * S`` at
+        the global average, in between for metastable states.
 
         Parameters
         ----------
@@ -1124,6 +1256,47 @@ class Hopfield(nn.Module):
         return out if batched else out.squeeze(0)
 
 
+def _inner_hopfield(
+    owner: str,
+    hopfield: Hopfield | None,
+    d_model: int | None,
+    num_heads: int | None,
+    generator: torch.Generator | None,
+    kwargs: dict[str, Any],
+) -> tuple[Hopfield, int]:
+    """The :class:`Hopfield` a pooling or memory layer holds, and its state dimension."""
+    check_generator(generator)
+    if hopfield is None:
+        if d_model is None:
+            raise TypeError(f"{owner} needs d_model, or a Hopfield layer as hopfield=")
+        layer = Hopfield(
+            d_model,
+            num_heads=1 if num_heads is None else num_heads,
+            generator=generator,
+            **kwargs,
+        )
+        return layer, layer.d_model
+    if not isinstance(hopfield, Hopfield):
+        raise TypeError(
+            f"hopfield must be an ebmlib.attention.Hopfield, got {type(hopfield).__name__}"
+        )
+    extra = sorted(kwargs) + (["num_heads"] if num_heads is not None else [])
+    if extra:
+        raise TypeError(
+            f"{owner}: pass either hopfield= or the arguments that build one, not both "
+            f"(got hopfield= and {', '.join(extra)})"
+        )
+    if d_model is not None:
+        d_model = check_int(d_model, "d_model", minimum=1)
+        if hopfield.d_model is not None and d_model != hopfield.d_model:
+            raise ValueError(
+                f"d_model ({d_model}) must equal the d_model of hopfield ({hopfield.d_model})"
+            )
+    elif hopfield.d_model is None:
+        raise TypeError(f"{owner} needs d_model with a pure Hopfield layer (it has no d_model)")
+    return hopfield, hopfield.d_model if d_model is None else d_model
+
+
 class HopfieldPooling(nn.Module):
     """Pool a set with learned state patterns (queries): Hopfield pooling (chapter 5).
 
@@ -1132,63 +1305,62 @@ class HopfieldPooling(nn.Module):
     fixed-size summary ``[B, num_queries, output_dim]`` of a variable-size set; padded set
     members are excluded with ``key_padding_mask``.
 
+    Pass a :class:`Hopfield` layer as ``hopfield=``, or ``d_model`` and the keyword arguments
+    that build one (any of :class:`Hopfield`'s: ``beta``, ``steps``, ``projections``,
+    ``stored_dim``, ``validate``, ...).
+
     Parameters
     ----------
-    d_model : int
-        Feature dimension of the set members (stored patterns) and of the learned queries.
-    num_heads, beta, steps, key_dim, value_dim :
-        As in :class:`Hopfield`.
-    projections, bias, normalize, dropout, batch_first, out_projection, device, dtype :
-        As in :class:`Hopfield`.
+    d_model : int, optional
+        Feature dimension of the learned queries (the state patterns of the Hopfield layer);
+        taken from ``hopfield`` when given. Without projections it is also the dimension of
+        the set members.
+    num_heads : int, optional
+        Heads of the Hopfield layer built here (default 1).
     num_queries : int
         Number of learned query patterns.
+    hopfield : Hopfield, optional
+        The association to use; then no other arguments of :class:`Hopfield` may be given.
+    generator : torch.Generator, optional
+        Draws the initial weights of the Hopfield layer built here and of the queries
+        (standard normal / ``sqrt(d_model)``); default torch's global generator.
+    **kwargs :
+        Passed to :class:`Hopfield` (``beta``, ``steps``, ``key_dim``, ``value_dim``,
+        ``stored_dim``, ``projections``, ``bias``, ``normalize``, ``dropout``,
+        ``batch_first``, ``out_projection``, ``validate``, ``device``, ``dtype``).
 
     Examples
     --------
     >>> pool = HopfieldPooling(16, num_heads=2)
     >>> pool(torch.randn(8, 30, 16)).shape
     torch.Size([8, 1, 16])
+    >>> pure = HopfieldPooling(16, hopfield=Hopfield.pure(beta=4.0))
+    >>> pure(torch.randn(8, 30, 16)).shape
+    torch.Size([8, 1, 16])
     """
 
     def __init__(
         self,
-        d_model: int,
-        num_heads: int = 1,
+        d_model: int | None = None,
+        num_heads: int | None = None,
         num_queries: int = 1,
-        beta: float | None = None,
-        steps: int = 1,
-        key_dim: int | None = None,
-        value_dim: int | None = None,
-        projections: bool = True,
-        bias: bool = True,
-        normalize: bool = False,
-        dropout: float = 0.0,
-        batch_first: bool = True,
-        out_projection: bool | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        *,
+        hopfield: Hopfield | None = None,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
     ):
         super().__init__()
         num_queries = check_int(num_queries, "num_queries", minimum=1)
-        self.hopfield = Hopfield(
-            d_model,
-            num_heads=num_heads,
-            beta=beta,
-            steps=steps,
-            key_dim=key_dim,
-            value_dim=value_dim,
-            projections=projections,
-            bias=bias,
-            normalize=normalize,
-            dropout=dropout,
-            batch_first=batch_first,
-            out_projection=out_projection,
-            device=device,
-            dtype=dtype,
+        self.hopfield, d = _inner_hopfield(
+            "HopfieldPooling", hopfield, d_model, num_heads, generator, kwargs
         )
         self.num_queries = num_queries
+        ref = self.hopfield._reference_parameter()
+        fk = {"device": kwargs.get("device"), "dtype": kwargs.get("dtype")}
+        if ref is not None:
+            fk = {"device": ref.device, "dtype": ref.dtype}
         self.query = nn.Parameter(
-            torch.randn(num_queries, d_model, device=device, dtype=dtype) / math.sqrt(d_model)
+            torch.randn(num_queries, d, generator=generator, **fk) / math.sqrt(d)
         )
 
     @property
@@ -1209,8 +1381,8 @@ class HopfieldPooling(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Pool ``stored_patterns`` ``[B, S, d_model]`` into ``[B, num_queries, output_dim]``."""
-        check_tensor(stored_patterns, "stored_patterns", ndim=(2, 3), floating=True)
+        """Pool ``stored_patterns`` ``[B, S, stored_dim]`` into ``[B, num_queries, output_dim]``."""
+        check_tensor(stored_patterns, "stored_patterns", ndim=(2, 3), finite=False)
         return self.hopfield(
             self._queries(stored_patterns),
             stored_patterns,
@@ -1226,7 +1398,7 @@ class HopfieldPooling(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Energy of the learned queries along the updates; see :meth:`Hopfield.energy`."""
-        check_tensor(stored_patterns, "stored_patterns", ndim=(2, 3), floating=True)
+        check_tensor(stored_patterns, "stored_patterns", ndim=(2, 3), finite=False)
         return self.hopfield.energy(
             self._queries(stored_patterns),
             stored_patterns,
@@ -1243,66 +1415,62 @@ class HopfieldLayer(nn.Module):
     the stored patterns are also read out). Without projections this is a learned
     associative memory: each input is replaced by a softmax-weighted mix of learned prototypes.
 
+    Pass a :class:`Hopfield` layer as ``hopfield=``, or ``d_model`` and the keyword arguments
+    that build one.
+
     Parameters
     ----------
-    d_model : int
-        Feature dimension of the inputs and of the stored patterns.
+    d_model : int, optional
+        Feature dimension of the inputs; taken from ``hopfield`` when given.
     num_stored : int
-        Number of learned stored patterns.
+        Number of learned stored patterns (required).
+    num_heads : int, optional
+        Heads of the Hopfield layer built here (default 1).
     learn_values : bool
         Learn separate pattern projections (values) besides the stored patterns.
-    num_heads, beta, steps, key_dim, value_dim :
-        As in :class:`Hopfield`.
-    projections, bias, normalize, dropout, batch_first, out_projection, device, dtype :
-        As in :class:`Hopfield`.
+    hopfield : Hopfield, optional
+        The association to use; then no other arguments of :class:`Hopfield` may be given.
+        The learned stored patterns get its ``stored_dim``, the values its ``pattern_dim``.
+    generator : torch.Generator, optional
+        Draws the initial weights of the Hopfield layer built here and of the stored patterns
+        and values (standard normal / ``sqrt(d)``); default torch's global generator.
+    **kwargs :
+        Passed to :class:`Hopfield`, as for :class:`HopfieldPooling`.
     """
 
     def __init__(
         self,
-        d_model: int,
-        num_stored: int,
-        num_heads: int = 1,
-        beta: float | None = None,
-        steps: int = 1,
+        d_model: int | None = None,
+        num_stored: int | None = None,
+        num_heads: int | None = None,
+        *,
         learn_values: bool = False,
-        key_dim: int | None = None,
-        value_dim: int | None = None,
-        projections: bool = True,
-        bias: bool = True,
-        normalize: bool = False,
-        dropout: float = 0.0,
-        batch_first: bool = True,
-        out_projection: bool | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        hopfield: Hopfield | None = None,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
     ):
         super().__init__()
+        if num_stored is None:
+            raise TypeError("HopfieldLayer needs num_stored (the number of learned patterns)")
         num_stored = check_int(num_stored, "num_stored", minimum=1)
         if not isinstance(learn_values, bool):
             raise TypeError(f"learn_values must be a bool, got {type(learn_values).__name__}")
-        self.hopfield = Hopfield(
-            d_model,
-            num_heads=num_heads,
-            beta=beta,
-            steps=steps,
-            key_dim=key_dim,
-            value_dim=value_dim,
-            projections=projections,
-            bias=bias,
-            normalize=normalize,
-            dropout=dropout,
-            batch_first=batch_first,
-            out_projection=out_projection,
-            device=device,
-            dtype=dtype,
+        self.hopfield, d = _inner_hopfield(
+            "HopfieldLayer", hopfield, d_model, num_heads, generator, kwargs
         )
         self.num_stored = num_stored
+        d_stored = self.hopfield.stored_dim or d
+        d_values = self.hopfield.pattern_dim or d_stored
+        ref = self.hopfield._reference_parameter()
+        fk = {"device": kwargs.get("device"), "dtype": kwargs.get("dtype")}
+        if ref is not None:
+            fk = {"device": ref.device, "dtype": ref.dtype}
         self.stored = nn.Parameter(
-            torch.randn(num_stored, d_model, device=device, dtype=dtype) / math.sqrt(d_model)
+            torch.randn(num_stored, d_stored, generator=generator, **fk) / math.sqrt(d_stored)
         )
         self.values = (
             nn.Parameter(
-                torch.randn(num_stored, d_model, device=device, dtype=dtype) / math.sqrt(d_model)
+                torch.randn(num_stored, d_values, generator=generator, **fk) / math.sqrt(d_values)
             )
             if learn_values
             else None
@@ -1332,7 +1500,7 @@ class HopfieldLayer(nn.Module):
         need_weights: bool = False,
     ):
         """Associate ``state_patterns`` ``[B, L, d_model]`` with the learned memory."""
-        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), floating=True)
+        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), finite=False)
         stored, values = self._memory(state_patterns)
         return self.hopfield(
             state_patterns, stored, values, attn_mask=attn_mask, need_weights=need_weights
@@ -1340,7 +1508,7 @@ class HopfieldLayer(nn.Module):
 
     def energy(self, state_patterns: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Energy along the updates of the inputs against the learned stored patterns."""
-        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), floating=True)
+        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), finite=False)
         stored, _ = self._memory(state_patterns)
         return self.hopfield.energy(state_patterns, stored, steps=steps)
 
@@ -1360,8 +1528,9 @@ def draw_winner_take_all(
     """Bar chart of ``softmax(beta * scores)``: softmax as a soft winner-take-all (chapter 5).
 
     The scores stand for the similarities ``x_i . xi`` of one state with ``N`` stored
-    patterns. Small ``beta`` spreads the weight evenly (the update returns the average
-    pattern), large ``beta`` puts it all on the best match (the update returns that pattern).
+    patterns (:math:numref:`eq-attention-wta`). Small ``beta`` spreads the weight evenly (the
+    update returns the average pattern), large ``beta`` puts it all on the best match (the
+    update returns that pattern).
 
     Parameters
     ----------
@@ -1405,289 +1574,45 @@ def draw_winner_take_all(
 
 
 # ---------------------------------------------------------------------------------------------
-# the chapter's two learning tasks
+# deprecated aliases: the chapter's learning tasks moved to ebmlib.tasks
 # ---------------------------------------------------------------------------------------------
 
 
-def make_mil_bags(
-    n_bags: int,
-    bag_size: int = 16,
-    dim: int = 16,
-    signal_shift: float = 5.0,
-    generator: torch.Generator | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Synthetic multiple-instance-learning bags (chapter 5, section on Hopfield pooling).
-
-    Every instance is standard Gaussian noise in ``R^dim``; a positive bag (label 1, half of
-    the bags on average) has exactly one instance, at a random position, shifted by
-    ``signal_shift`` along the first axis, i.e. drawn from ``N(signal_shift e_1, I)``.
-
-    Parameters
-    ----------
-    n_bags, bag_size, dim : int
-        Number of bags, instances per bag, instance dimension.
-    signal_shift : float
-        Distance of the signal mean from the noise mean (> 0).
-    generator : torch.Generator, optional
-        Source of randomness (CPU).
-    dtype : torch.dtype
-        Floating dtype of the bags.
-
-    Returns
-    -------
-    bags : torch.Tensor, shape ``[n_bags, bag_size, dim]``
-    labels : torch.Tensor, shape ``[n_bags]``, dtype long (0 or 1)
-    """
-    n_bags = check_int(n_bags, "n_bags", minimum=1)
-    bag_size = check_int(bag_size, "bag_size", minimum=1)
-    dim = check_int(dim, "dim", minimum=1)
-    shift = check_positive(signal_shift, "signal_shift")
-    check_generator(generator, device="cpu")
-    g = generator
-    bags = torch.randn(n_bags, bag_size, dim, generator=g, dtype=torch.float64)
-    labels = torch.randint(0, 2, (n_bags,), generator=g)
-    where = torch.randint(0, bag_size, (n_bags,), generator=g)
-    pos = labels.bool()
-    bags[pos.nonzero().squeeze(-1), where[pos], 0] += shift
-    return bags.to(dtype), labels
+def _moved(name: str) -> str:
+    return (
+        f"ebmlib.attention.{name} moved to ebmlib.tasks.{name}; import it from there "
+        "(the alias will be removed)"
+    )
 
 
-def mil_log_likelihood_ratio(bags: torch.Tensor, signal_shift: float = 5.0) -> torch.Tensor:
-    """Bayes-optimal score of :func:`make_mil_bags`: log p(bag | positive) / p(bag | negative).
+def _moved_function(name: str) -> Callable[..., Any]:
+    def alias(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(_moved(name), DeprecationWarning, stacklevel=2)
+        return getattr(_tasks, name)(*args, **kwargs)
 
-    With ``mu = signal_shift e_1`` and ``n`` instances, the ratio is the mean over positions of
-    ``exp(mu . x_i - |mu|^2 / 2)``, so (chapter 5, eq. (5.9))
-
-    .. math:: \\log \\Lambda = \\operatorname{lse}(1, X^\\top \\mu) - \\log n - |\\mu|^2/2,
-
-    a log-sum-exp of the instances against one "query" ``mu``: the energy term of a Hopfield
-    pooling with the right query. Classifying ``log Lambda > 0`` is optimal for balanced labels.
-
-    Parameters
-    ----------
-    bags : torch.Tensor, shape ``[B, n, dim]``
-    signal_shift : float
-
-    Returns
-    -------
-    torch.Tensor, shape ``[B]``
-    """
-    check_tensor(bags, "bags", ndim=3, floating=True)
-    shift = check_positive(signal_shift, "signal_shift")
-    z = shift * bags[..., 0] - 0.5 * shift**2
-    return torch.logsumexp(z, dim=-1) - math.log(bags.shape[1])
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"Deprecated alias of :func:`ebmlib.tasks.{name}`."
+    return alias
 
 
-class MILClassifier(nn.Module):
-    """Bag classifier: a pooling of the instances, then a linear layer (chapter 5).
+def _moved_class(name: str) -> type:
+    target = getattr(_tasks, name)
 
-    ``pooling="hopfield"`` uses :class:`HopfieldPooling` (one learned query); ``"mean"`` uses
-    the mean of the instances; ``"max"`` their element-wise maximum. The same linear classifier
-    ``Linear(dim, 1)`` follows, giving the logit of the positive class.
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(_moved(name), DeprecationWarning, stacklevel=2)
+        target.__init__(self, *args, **kwargs)
 
-    Parameters
-    ----------
-    dim : int
-        Instance dimension.
-    pooling : {"hopfield", "mean", "max"}
-    num_heads : int
-        Heads of the Hopfield pooling.
-    beta : float, optional
-        Inverse temperature of the Hopfield pooling (default ``1/sqrt(dim/num_heads)``).
-    """
-
-    def __init__(
-        self, dim: int, pooling: str = "hopfield", num_heads: int = 1, beta: float | None = None
-    ):
-        super().__init__()
-        dim = check_int(dim, "dim", minimum=1)
-        if pooling not in ("hopfield", "mean", "max"):
-            raise ValueError(f"pooling must be one of 'hopfield', 'mean', 'max'; got {pooling!r}")
-        self.pooling = pooling
-        self.pool = (
-            HopfieldPooling(dim, num_heads=num_heads, beta=beta) if pooling == "hopfield" else None
-        )
-        self.classifier = nn.Linear(dim, 1)
-
-    def forward(self, bags: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B]`` for bags ``[B, n, dim]``."""
-        check_tensor(bags, "bags", ndim=3, floating=True)
-        if self.pooling == "hopfield":
-            z = self.pool(bags)[:, 0]
-        elif self.pooling == "mean":
-            z = bags.mean(1)
-        else:
-            z = bags.amax(1)
-        return self.classifier(z).squeeze(-1)
+    doc = f"Deprecated alias of :class:`ebmlib.tasks.{name}`."
+    return type(name, (target,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
 
 
-def make_recall_task(
-    n_seqs: int,
-    n_items: int = 8,
-    n_symbols: int = 16,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Key-value recall sequences for the toy attention model (chapter 5).
+from . import tasks as _tasks  # noqa: E402  (tasks imports this module only inside functions)
 
-    Each sequence holds ``n_items`` (key, value) pairs with distinct keys drawn from
-    ``n_symbols`` symbols and values drawn uniformly, then a query key equal to one of the
-    stored keys; the target is the value stored with that key.
-
-    Returns
-    -------
-    keys : torch.Tensor, long, shape ``[n_seqs, n_items]``
-    values : torch.Tensor, long, shape ``[n_seqs, n_items]``
-    query : torch.Tensor, long, shape ``[n_seqs]`` (index of the queried item, 0..n_items-1)
-    """
-    n_seqs = check_int(n_seqs, "n_seqs", minimum=1)
-    n_items = check_int(n_items, "n_items", minimum=1)
-    n_symbols = check_int(n_symbols, "n_symbols", minimum=n_items)
-    check_generator(generator, device="cpu")
-    g = generator
-    keys = torch.rand(n_seqs, n_symbols, generator=g).argsort(-1)[:, :n_items]
-    values = torch.randint(0, n_symbols, (n_seqs, n_items), generator=g)
-    query = torch.randint(0, n_items, (n_seqs,), generator=g)
-    return keys, values, query
-
-
-class RecallModel(nn.Module):
-    """A one-layer attention model for :func:`make_recall_task` (chapter 5).
-
-    Item ``i`` is embedded as ``E_key[k_i] + E_value[v_i]``; the query token is
-    ``E_key[q] + e_query``. One :class:`Hopfield` layer (``num_heads`` heads, one step) lets the
-    query token attend to the items, and a linear read-out predicts the value symbol.
-
-    Parameters
-    ----------
-    n_symbols : int
-        Vocabulary size of keys and values.
-    d_model : int
-        Embedding dimension.
-    num_heads : int
-        Heads of the attention layer.
-    """
-
-    def __init__(self, n_symbols: int = 16, d_model: int = 32, num_heads: int = 4):
-        super().__init__()
-        n_symbols = check_int(n_symbols, "n_symbols", minimum=2)
-        d_model = check_int(d_model, "d_model", minimum=1)
-        self.key_emb = nn.Embedding(n_symbols, d_model)
-        self.value_emb = nn.Embedding(n_symbols, d_model)
-        self.query_flag = nn.Parameter(torch.zeros(d_model))
-        self.attention = Hopfield(d_model, num_heads=num_heads)
-        self.readout = nn.Linear(d_model, n_symbols)
-
-    def inputs(self, keys: torch.Tensor, values: torch.Tensor, query: torch.Tensor):
-        """Embedded (query token ``[B, 1, d]``, items ``[B, n, d]``)."""
-        items = self.key_emb(keys) + self.value_emb(values)
-        qkey = keys.gather(1, query.unsqueeze(1))  # [B, 1]
-        q = self.key_emb(qkey) + self.query_flag
-        return q, items
-
-    def forward(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Logits ``[B, n_symbols]`` for a batch ``(keys, values, query)``."""
-        keys, values, query = batch
-        q, items = self.inputs(keys, values, query)
-        return self.readout(self.attention(q, items)[:, 0])
-
-
-def recall_targets(values: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """The value stored with the queried key: ``values[b, query[b]]``."""
-    return values.gather(1, query.unsqueeze(1)).squeeze(1)
-
-
-def _index(batch: Any, idx: torch.Tensor) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch[idx]
-    return tuple(t[idx] for t in batch)
-
-
-def _length(batch: Any) -> int:
-    return batch.shape[0] if isinstance(batch, torch.Tensor) else batch[0].shape[0]
-
-
-def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if logits.dim() == 1:
-        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
-    return F.cross_entropy(logits, targets)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, inputs: Any, targets: torch.Tensor) -> float:
-    """Fraction of correct predictions (logit > 0 for binary ``[B]`` logits, else argmax)."""
-    was = model.training
-    model.eval()
-    logits = model(inputs)
-    model.train(was)
-    pred = (logits > 0).long() if logits.dim() == 1 else logits.argmax(-1)
-    return float((pred == targets).double().mean())
-
-
-def train_classifier(
-    model: nn.Module,
-    inputs: Any,
-    targets: torch.Tensor,
-    epochs: int = 10,
-    lr: float = 1e-2,
-    batch_size: int = 64,
-    weight_decay: float = 0.0,
-    test: tuple[Any, torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
-) -> dict[str, list[float]]:
-    """Train a classifier with Adam on minibatches (used by chapter 5's experiments).
-
-    Binary tasks give logits ``[B]`` (binary cross-entropy), multi-class tasks ``[B, C]``
-    (cross-entropy).
-
-    Parameters
-    ----------
-    model : nn.Module
-        Maps a batch of ``inputs`` to logits.
-    inputs : tensor or tuple of tensors, first dimension the samples
-    targets : torch.Tensor, shape ``[n]``, long
-    epochs, batch_size : int
-    lr, weight_decay : float
-    test : (inputs, targets), optional
-        Evaluated after every epoch.
-    generator : torch.Generator, optional
-        Shuffles the minibatches.
-
-    Returns
-    -------
-    dict
-        ``"loss"`` (mean training loss per epoch), ``"train_accuracy"`` and, with ``test``,
-        ``"test_accuracy"`` per epoch.
-    """
-    from .utils import progress
-
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    lr = check_positive(lr, "lr")
-    check_generator(generator, device="cpu")
-    n = _length(inputs)
-    check_tensor(targets, "targets", ndim=1)
-    if targets.shape[0] != n:
-        raise ValueError(f"targets must hold {n} entries (one per input), got {targets.shape[0]}")
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    hist: dict[str, list[float]] = {"loss": [], "train_accuracy": []}
-    if test is not None:
-        hist["test_accuracy"] = []
-    for _ in progress(range(epochs), desc="epochs"):
-        model.train()
-        perm = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = perm[start : start + batch_size]
-            loss = _loss(model(_index(inputs, idx)), targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        hist["loss"].append(total / n)
-        hist["train_accuracy"].append(accuracy(model, inputs, targets))
-        if test is not None:
-            hist["test_accuracy"].append(accuracy(model, *test))
-    return hist
+make_mil_bags = _moved_function("make_mil_bags")
+mil_log_likelihood_ratio = _moved_function("mil_log_likelihood_ratio")
+make_recall_task = _moved_function("make_recall_task")
+recall_targets = _moved_function("recall_targets")
+train_classifier = _moved_function("train_classifier")
+accuracy = _moved_function("accuracy")
+MILClassifier = _moved_class("MILClassifier")
+RecallModel = _moved_class("RecallModel")
