@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
+from .._optional import require
 from .._validation import check_int, check_positive
+from ..utils import renamed_argument
+
+gym = require("gymnasium", "rl", feature="ebmlib.rl")
+spaces = require("gymnasium.spaces", "rl", feature="ebmlib.rl")
 
 __all__ = [
     "MultiGoalEnv",
@@ -52,9 +55,17 @@ class MultiGoalEnv(gym.Env):
         Standard deviation of the start position around the origin.
     bound : float
         Positions are clipped to ``[-bound, bound]^2``.
+    render_mode : {None, "ansi"}
+        ``"ansi"``: :meth:`render` returns the step, the position and the nearest goal as text.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`step`, for an action that is not a finite array of shape ``(2,)`` inside
+        the action space ``[-1, 1]^2`` (actions are never clipped silently).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -65,6 +76,7 @@ class MultiGoalEnv(gym.Env):
         goal_radius: float = 1.0,
         start_noise: float = 0.1,
         bound: float = 7.0,
+        render_mode: str | None = None,
     ) -> None:
         self.horizon = check_int(horizon, "horizon", minimum=1)
         self.action_cost = float(action_cost)
@@ -77,6 +89,9 @@ class MultiGoalEnv(gym.Env):
         if self.start_noise < 0:
             raise ValueError("start_noise must be >= 0")
         self.bound = check_positive(bound, "bound")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.render_mode = render_mode
         self.observation_space = spaces.Box(-self.bound, self.bound, (2,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._pos = np.zeros(2, dtype=np.float32)
@@ -92,10 +107,17 @@ class MultiGoalEnv(gym.Env):
         return self._pos.copy(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        a = np.asarray(action, dtype=np.float32).reshape(-1)
+        try:
+            a = np.asarray(action, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"action must be an array of 2 numbers, got {action!r}") from err
         if a.shape != (2,) or not np.all(np.isfinite(a)):
             raise ValueError(f"action must be a finite array of shape (2,), got {action!r}")
-        a = np.clip(a, -1.0, 1.0)
+        if np.any(np.abs(a) > 1.0):
+            raise ValueError(
+                f"action must lie in the action space [-1, 1]^2, got {a.tolist()}; scale or "
+                "clip it before calling step"
+            )
         self._pos = np.clip(self._pos + a, -self.bound, self.bound).astype(np.float32)
         self._t += 1
         dist = np.linalg.norm(GOALS - self._pos, axis=1)
@@ -106,6 +128,17 @@ class MultiGoalEnv(gym.Env):
             reward += self.goal_reward
         truncated = (not terminated) and self._t >= self.horizon
         return self._pos.copy(), float(reward), terminated, bool(truncated), {"goal": k}
+
+    def render(self) -> str | None:
+        """Text: step, position and distance to the nearest goal (``render_mode="ansi"``)."""
+        if self.render_mode != "ansi":
+            return None
+        dist = np.linalg.norm(GOALS - self._pos, axis=1)
+        k = int(dist.argmin())
+        return (
+            f"step {self._t}/{self.horizon}: position ({self._pos[0]:+.2f}, {self._pos[1]:+.2f}), "
+            f"nearest goal {k} at distance {dist[k]:.2f}\n"
+        )
 
 
 def goal_reached(position: Any, goal_radius: float = 1.0) -> int:
@@ -141,7 +174,7 @@ def draw_multigoal(
     paths: list[np.ndarray], *, title: str | None = None, goal_radius: float = 1.0, ax: Any = None
 ) -> Any:
     """Draw trajectories of the multi-goal task with the four goals; returns the axes."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz")
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
@@ -169,33 +202,27 @@ def draw_multigoal(
     return ax
 
 
+@renamed_argument("alpha", "T", since="0.2")
 def draw_policy_samples(
-    agent: Any, alpha: float = 0.3, n: int = 20, seed: int = 0, ax: Any = None
+    agent: Any, T: float = 0.3, n: int = 20, seed: int = 0, ax: Any = None
 ) -> Any:
-    r"""Demo: ``n`` episodes from the origin with actions drawn from ``exp(Q/alpha)``.
+    r"""Demo: ``n`` episodes from the origin with actions drawn from ``exp(Q/T)``.
 
     ``agent`` is a trained continuous-action :class:`~ebmlib.rl.energy_agents.HopfieldQ` or
-    :class:`~ebmlib.rl.energy_agents.SoftQ`; ``alpha`` is the sampling temperature (eq. (11.1)).
-    The title counts the episodes that reached each goal. Returns the axes.
+    :class:`~ebmlib.rl.energy_agents.SoftQ`; ``T`` is the sampling temperature
+    (:math:numref:`eq-energy-policies-policy`; ``alpha`` is a deprecated alias). The title
+    counts the episodes that reached each goal. Returns the axes.
     """
     import torch
 
-    alpha = check_positive(alpha, "alpha")
+    T = check_positive(T, "T")
     g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     env = MultiGoalEnv(start_noise=0.0)
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return agent._from_unit(agent.sample_actions(obs, 1, alpha=alpha, generator=g)[0])
+        return agent.from_units(agent.sample_actions(obs, 1, T=T, generator=g)[0])
 
     paths, goals = rollouts(env, policy, n, seed=seed)
     counts = np.bincount(goals[goals >= 0], minlength=4)
-    title = rf"$\alpha$ = {alpha:g}: goals " + "/".join(str(c) for c in counts)
+    title = f"$T$ = {T:g}: goals " + "/".join(str(c) for c in counts)
     return draw_multigoal(paths, title=title, ax=ax)
-
-
-def _register() -> None:
-    if "ebmlib/MultiGoal-v0" not in gym.registry:
-        gym.register(id="ebmlib/MultiGoal-v0", entry_point="ebmlib.rl.multigoal:MultiGoalEnv")
-
-
-_register()
