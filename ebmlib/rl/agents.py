@@ -433,8 +433,9 @@ class FreeEnergyQ(_Agent):
     ``dQ/db = v``, ``dQ/dc = sigma(c + v^T W)``, ``dQ/dW = v sigma(c + v^T W)^T``, and learning
     is the TD(0) / SARSA rule ``theta += lr * delta * dQ(s,a)/dtheta`` with
     ``delta = r + gamma Q(s', a') - Q(s, a)`` (eq. (10.3); ``method="q"`` uses
-    ``max_b Q(s', b)`` instead, by enumeration). Only the rows of ``W`` and ``b`` of the active
-    visible units change, so a step costs ``O(K)`` per active unit, on any device.
+    ``max_b Q(s', b)`` instead, by enumeration). One step evaluates ``Q(s, a)`` and
+    ``Q(s', a')`` as one batch and updates ``W`` by a rank-one product (``torch.addr``), the same
+    code on every device.
 
     **Action selection.** With few joint actions (``<= max_enumerate``) the agent enumerates
     them and samples from ``softmax(Q(s, .)/T)`` (Boltzmann) or acts epsilon-greedily. With a
@@ -517,6 +518,8 @@ class FreeEnergyQ(_Agent):
             device=device,
         )
         self.rbm.requires_grad_(False)
+        self._np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+        self._views_key: Any = None
         # the action set is enumerated whenever it is small, also in Gibbs mode (for checks)
         self._all_actions = (
             self.act_codec.all_units(dtype, self.rbm.W.device) if enumerable else None
@@ -577,7 +580,10 @@ class FreeEnergyQ(_Agent):
     @property
     def current_lr(self) -> float:
         """Learning rate of the current episode (``lr`` may be a schedule ``episode -> lr``)."""
-        return schedule_value(self.config.lr, self.episode, "lr")
+        lr = self.config.lr
+        if not callable(lr):  # checked by the config
+            return lr
+        return schedule_value(lr, self.episode, "lr")
 
     # -- encodings -----------------------------------------------------------------------------
     @property
@@ -597,30 +603,58 @@ class FreeEnergyQ(_Agent):
         """Visible vector ``v = [phi(s), psi(a)]``, ``[n_visible]``."""
         return torch.cat([self.encode_state(obs), self.encode_action(action)])
 
-    def _active(self, obs: Any, action: Any, prefix: str = "") -> torch.Tensor:
+    def _active(self, obs: Any, action: Any, prefix: str = "") -> np.ndarray:
         """Indices of the active visible units of ``(obs, action)`` (int64 ``[m]``)."""
         s = self.obs_codec.active(obs, prefix + "obs")
         a = self.act_codec.active(action, prefix + "action") + self.n_state_units
-        return torch.from_numpy(np.concatenate([s, a])).to(self.rbm.W.device)
+        return np.concatenate([s, a])
 
-    def _q_active(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``Q`` (0-d) and the hidden input ``c + v^T W`` (``[K]``) from active unit indices."""
-        pre = self.rbm.c + self.rbm.W.index_select(0, idx).sum(0)
-        return self.rbm.b.index_select(0, idx).sum() + F.softplus(pre).sum(), pre
+    def _params(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The RBM's ``W``, ``b``, ``c`` (read from its parameter dict: the hot path)."""
+        P = self.rbm._parameters
+        return P["W"], P["b"], P["c"]  # type: ignore[return-value]
 
-    def _q_all_active(self, s_idx: torch.Tensor) -> torch.Tensor:
+    def _visible(self, *active: np.ndarray) -> torch.Tensor:
+        """Visible vectors ``[len(active), n_visible]`` with ones at the given active units."""
+        W = self.rbm._parameters["W"]
+        v = np.zeros((len(active), W.shape[0]), dtype=self._np_dtype)
+        for i, idx in enumerate(active):
+            v[i, idx] = 1.0
+        t = torch.from_numpy(v)
+        return t if W.is_cpu else t.to(W.device)
+
+    def _q_visible(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Q = -F(v)`` ``[B]`` and the hidden input ``c + v^T W`` ``[B, K]`` (eq. (10.1))."""
+        W, b, c = self._params()
+        pre = torch.addmm(c, v, W)
+        return torch.addmv(F.softplus(pre).sum(-1), v, b), pre
+
+    def _rows(self) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+        """Row views of ``W`` and ``b`` and the action blocks ``W_a``, ``b_a`` (cached views:
+        they follow in-place updates; rebuilt if the parameters are replaced)."""
+        W, b, _ = self._params()
+        key = (W.data_ptr(), b.data_ptr(), W.shape, W.dtype)
+        if self._views_key != key:
+            ns = self.n_state_units
+            self._views = (W.unbind(0), b.unbind(0), W[ns:], b[ns:])
+            self._views_key = key
+        return self._views
+
+    def _q_all_active(self, s_idx: np.ndarray) -> torch.Tensor:
         """``Q(s, .)`` over all actions from the active state units, ``[n_actions]``."""
-        W, b = self.rbm.W, self.rbm.b
-        ns = self.n_state_units
-        x = self.rbm.c + W.index_select(0, s_idx).sum(0)  # [K]
-        sb = b.index_select(0, s_idx).sum()
-        if self.act_codec.kind == "discrete":  # one-hot actions: no product needed
-            return sb + b[ns:] + F.softplus(x + W[ns:]).sum(-1)
+        W_rows, b_rows, Wa, ba = self._rows()
+        W, b, c = self._params()
+        if s_idx.shape[0] == 1:  # a Discrete state: one row of W, no product needed
+            i = int(s_idx[0])
+            x, sb = c + W_rows[i], b_rows[i]
+        else:
+            ns = self.n_state_units
+            sv = self._visible(s_idx)[0, :ns]
+            x, sb = torch.addmv(c, W[:ns].T, sv), sv @ b[:ns]
+        if self.act_codec.kind == "discrete":  # one-hot actions: Q = b_s + b_a + sum softplus
+            return F.softplus(Wa + x).sum(-1).add_(ba + sb)
         A = self._all_actions
-        return sb + A @ b[ns:] + F.softplus(x + A @ W[ns:]).sum(-1)
-
-    def _state_active(self, obs: Any, what: str = "obs") -> torch.Tensor:
-        return torch.from_numpy(self.obs_codec.active(obs, what)).to(self.rbm.W.device)
+        return F.softplus(torch.addmm(x, A, Wa)).sum(-1).add_(torch.addmv(sb, A, ba))
 
     # -- values --------------------------------------------------------------------------------
     def q_from_units(self, v: torch.Tensor) -> torch.Tensor:
@@ -629,7 +663,7 @@ class FreeEnergyQ(_Agent):
 
     def q(self, obs: Any, action: Any) -> float:
         """``Q(s, a) = -F(s, a)`` as a float."""
-        return float(self._q_active(self._active(obs, action))[0])
+        return float(self._q_visible(self._visible(self._active(obs, action)))[0][0])
 
     def q_gradient(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
         r"""Closed-form gradient of ``Q = -F(v)`` with respect to the RBM parameters.
@@ -652,7 +686,7 @@ class FreeEnergyQ(_Agent):
         """``Q(s, a)`` for every action, ``[n_actions]`` in table-index order (enumeration)."""
         if self._all_actions is None:
             raise ValueError("q_values needs an enumerable action space")
-        return self._q_all_active(self._state_active(obs))
+        return self._q_all_active(self.obs_codec.active(obs, "obs"))
 
     @renamed_argument("temperature", "T", since=_SINCE)
     def action_probabilities(self, obs: Any, T: float = 1.0) -> torch.Tensor:
@@ -799,14 +833,16 @@ class FreeEnergyQ(_Agent):
         return self.act_codec.units_to_value(units)
 
     def _greedy_enum(self, obs: Any, generator: torch.Generator | None = None) -> Any:
-        q = self.q_values(obs)
-        best = (q == q.max()).nonzero()[:, 0]
+        """Greedy action by enumeration, ties broken uniformly at random."""
+        q = self.q_values(obs).tolist()
+        top = max(q)
+        best = [i for i, x in enumerate(q) if x == top]
         i = (
             best[0]
-            if best.numel() == 1
-            else best[torch.randint(best.numel(), (), generator=generator)]
+            if len(best) == 1
+            else best[int(torch.randint(len(best), (), generator=generator))]
         )
-        return self.act_codec.from_index(int(i))
+        return self.act_codec.from_index(i)
 
     def greedy(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """Greedy action: argmax by enumeration, or the best of ``greedy_chains`` annealed Gibbs
@@ -857,23 +893,30 @@ class FreeEnergyQ(_Agent):
         """One TD(0)/SARSA step on the RBM parameters (eq. (10.3)); returns ``delta``."""
         reward = _check_reward(reward)
         idx = self._active(obs, action)
-        q_sa, pre = self._q_active(idx)
-        if terminated:
-            nxt = 0.0
-        elif self.method == "q":
-            nxt = float(self._q_all_active(self._state_active(next_obs, "next_obs")).max())
-        else:
+        sarsa_next = not terminated and self.method == "sarsa"
+        if sarsa_next:
             if next_action is None:
                 raise ValueError("SARSA needs next_action when the episode goes on")
-            nxt = float(self._q_active(self._active(next_obs, next_action, "next_"))[0])
-        delta = _check_delta(reward + self.gamma * nxt - float(q_sa), "FreeEnergyQ")
+            # Q(s, a) and Q(s', a') in one batched evaluation
+            v = self._visible(idx, self._active(next_obs, next_action, "next_"))
+        else:
+            v = self._visible(idx)
+        q, pre = self._q_visible(v)
+        values = q.tolist()
+        if terminated:
+            nxt = 0.0
+        elif sarsa_next:
+            nxt = values[1]
+        else:
+            nxt = float(self._q_all_active(self.obs_codec.active(next_obs, "next_obs")).max())
+        delta = _check_delta(reward + self.gamma * nxt - values[0], "FreeEnergyQ")
         step = self.current_lr * delta
-        p = torch.sigmoid(pre)  # [K]
-        rbm = self.rbm
-        # dQ/dW = v sigma^T: only the rows of the active units are non-zero (eq. (10.2))
-        rbm.W.index_add_(0, idx, (step * p).expand(idx.shape[0], -1))
-        rbm.b.index_add_(0, idx, torch.full_like(idx, 1, dtype=rbm.b.dtype), alpha=step)
-        rbm.c.add_(p, alpha=step)
+        p, v0 = torch.sigmoid(pre[0]), v[0]  # [K], [n_visible]
+        W, b, c = self._params()
+        # theta += lr delta dQ/dtheta with dQ/dW = v sigma^T, dQ/db = v, dQ/dc = sigma (eq. (10.2))
+        W.addr_(v0, p, alpha=step)
+        b.add_(v0, alpha=step)
+        c.add_(p, alpha=step)
         return delta
 
 
