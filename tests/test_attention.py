@@ -75,6 +75,17 @@ def test_one_step_is_sdpa_and_softmax_matmul(shape, gen):
         torch.testing.assert_close(out, _reference(q, k, v, b), rtol=0, atol=1e-13)
 
 
+def test_square_keys_and_separate_values(gen):
+    """Checks eq. (5.4) with S = d_k (keys as columns would not fail on shapes) and values that
+    differ from the keys, for one and two heads' worth of batch dimensions."""
+    q, k, v = _randn(3, 5, 6, g=gen), _randn(3, 6, 6, g=gen), _randn(3, 6, 6, g=gen)
+    for beta in (0.2, 1.0, 5.0):
+        out = hopfield_attention(q, k, v, beta=beta)
+        torch.testing.assert_close(out, _reference(q, k, v, beta), rtol=0, atol=1e-13)
+        out = hopfield_attention(q, k, beta=beta, steps=2)
+        torch.testing.assert_close(out, _explicit_update(q, k, beta, 2), rtol=0, atol=1e-13)
+
+
 def test_single_state_is_the_hopfield_update(gen):
     """Checks eq. (5.1): a single state [d] follows xi <- X softmax(beta X^T xi) (eq. (4.4))."""
     x, xi = _randn(7, 5, g=gen), _randn(5, g=gen)

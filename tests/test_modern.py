@@ -134,6 +134,20 @@ def test_update_equals_formula_and_sdpa(dtype, beta):
     assert torch.allclose(modern.update(s3, x, beta).reshape(9, 16), modern.update(s, x, beta))
 
 
+@pytest.mark.parametrize("beta", [0.05, 1.0, 20.0])
+def test_update_square_memory(beta):
+    """Checks eq. (4.4) with as many patterns as dimensions (N = d = 12), where patterns as
+    columns instead of rows would not fail on shapes; also the updated states differ from one
+    another (a softmax over the wrong axis mixes the states)."""
+    s, x = _draw(23, 12, 12, 7, 1.0)
+    want = torch.softmax(beta * s @ x.T, -1) @ x
+    for chunk in (None, 5):
+        got = modern.update(s, x, beta, chunk_size=chunk)
+        assert torch.allclose(got, want, atol=1e-12, rtol=0)
+    e = modern.energy(s, x, beta)
+    assert torch.allclose(e, _explicit_energy(s, x, beta), atol=1e-12, rtol=0)
+
+
 def test_update_is_differentiable():
     """Checks eq. (4.4) under autograd: gradients match those of the explicit expression."""
     s, x = _draw(4, 10, 4, 3, 1.0)
