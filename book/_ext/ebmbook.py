@@ -108,7 +108,30 @@ def _configure(app: Any, config: Any) -> None:
     config.nb_execution_cache_path = cache_path(srcdir, pathlib.Path(app.outdir).parent)
 
 
+def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any):
+    """Drop repeated inline scripts from a page.
+
+    An inline script registered after the builder started (sphinx-thebe's ``const THEBE_JS_URL
+    = ...``, sphinx-togglebutton's selector) reaches every page twice, once with the file name
+    ``None`` and once with ``""``; the second ``const`` declaration is a JavaScript error in the
+    reader's console.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        attrs = getattr(js, "attributes", {}) or {}
+        key = (getattr(js, "filename", None) or "", tuple(sorted(attrs.items())))
+        if attrs.get("body") and key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    scripts[:] = kept
+
+
 def setup(app: Any) -> dict[str, Any]:
     # Before myst-nb and the theme read these options (they do so at builder-inited).
     app.connect("config-inited", _configure, priority=100)
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
