@@ -12,6 +12,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from _rl_reference import all_states, ref_step  # tests/_rl_reference.py
 from gymnasium.utils.env_checker import check_env
 
 import ebmlib.rl  # noqa: F401  (registers the environments)
@@ -80,90 +81,101 @@ def test_make_with_render_mode(env_id):
             gym.make(env_id, render_mode="human")
 
 
-# ---------------------------------------------------------------- a plain Blocker simulator
-def ref_step(W, L, bw, agents, blockers, moves):
-    """The rules of BlockerEnv written out independently: lists, explicit preference keys."""
-    D = L - 2
-    agents = [list(a) for a in agents]
-    n_b = len(blockers)
-    # 1. blockers: enumerate joint moves, keep the legal ones, pick by (score, -movers, order)
-    best = None
-    for rank, move in enumerate(itertools.product([0, -1, 1], repeat=n_b)):
-        cols = [blockers[k] + move[k] for k in range(n_b)]
-        legal = all(0 <= c <= W - bw for c in cols)
-        legal &= all(cols[k + 1] - cols[k] >= bw for k in range(n_b - 1))
-        cover = [c + j for c in cols for j in range(bw)]
-        legal &= not any(r == D and c in cover for r, c in agents)
-        if not legal:
-            continue
-        gaps = [g for g in range(W) if g not in cover]
-        score = min(D - r + abs(c - g) for g in gaps for r, c in agents if r <= D)
-        key = (score, -sum(1 for d in move if d), -rank)
-        if best is None or key > best[0]:
-            best = (key, cols)
-    blockers = best[1] if n_b else list(blockers)
-    cover = [c + j for c in blockers for j in range(bw)]
-    # 2. agents in index order
-    delta = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}
-    for i, m in enumerate(moves):
-        r, c = agents[i][0] + delta[m][0], agents[i][1] + delta[m][1]
-        if r < 0 or r >= L or c < 0 or c >= W:
-            continue
-        if r == D and c in cover:
-            continue
-        if [r, c] in agents:
-            continue
-        agents[i] = [r, c]
-    scored = any(r == L - 1 for r, _ in agents)
-    return tuple(map(tuple, agents)), tuple(blockers), (1.0 if scored else -1.0), scored
-
-
-def _all_states(env):
-    """Every legal non-terminal state of a (small) Blocker instance."""
-    cells = [(r, c) for r in range(env.end_row) for c in range(env.width)]
-    n_pos = env.width - env.blocker_width + 1
-    lines = [
-        b
-        for b in itertools.combinations(range(n_pos), env.n_blockers)
-        if all(b[k + 1] - b[k] >= env.blocker_width for k in range(len(b) - 1))
-    ]
-    for blockers in lines:
-        cover = {c + j for c in blockers for j in range(env.blocker_width)}
-        free = [x for x in cells if not (x[0] == env.defence_row and x[1] in cover)]
-        for agents in itertools.permutations(free, env.n_agents):
-            yield agents, blockers
-
-
-@pytest.mark.parametrize(
-    "kw",
-    [
-        dict(width=4, length=4, n_agents=2, n_blockers=1),
-        dict(width=5, length=3, n_agents=2, n_blockers=2, blocker_width=2),
-        dict(width=5, length=4, n_agents=2, n_blockers=1, blocker_width=3),
-    ],
-)
-def test_blocker_step_matches_plain_simulator_everywhere(kw):
-    """Chapter 10's Blocker rules (blockers' maximin reply, ordered agent moves, scoring):
-    env.step from every legal state and every joint action equals the plain simulator."""
+# ------------------------------------------------ the Blocker rules against a plain simulator
+def check_step_matches_reference(kw):
+    """env.step from every legal state and every joint action equals ``ref_step``."""
     env = BlockerEnv(**kw)
+    W, L, bw = env.width, env.length, env.blocker_width
     n = 0
-    for agents, blockers in _all_states(env):
+    for agents, blockers in all_states(W, L, env.n_agents, env.n_blockers, bw):
         for moves in itertools.product(range(4), repeat=env.n_agents):
             env.reset(options={"state": (agents, blockers)})
             obs, r, term, trunc, info = env.step(np.asarray(moves))
-            a2, b2, r2, s2 = ref_step(env.width, env.length, env.blocker_width, agents,
-                                      blockers, moves)  # fmt: skip
+            a2, b2, r2, s2 = ref_step(W, L, bw, agents, blockers, moves)
             assert env.state == (a2, b2) and (r, term) == (r2, s2) and not trunc
-            assert obs.tolist() == [x * env.width + y for x, y in a2] + list(b2)
+            assert obs.tolist() == [x * W + y for x, y in a2] + list(b2)
             n += 1
     assert n > 1000
+
+
+SMALL = [
+    dict(width=4, length=4, n_agents=2, n_blockers=1),
+    dict(width=5, length=3, n_agents=2, n_blockers=2, blocker_width=2),
+    dict(width=5, length=4, n_agents=2, n_blockers=1, blocker_width=3),
+]
+
+
+@pytest.mark.parametrize("kw", SMALL)
+def test_blocker_step_matches_plain_simulator_everywhere(kw):
+    """Chapter 10's Blocker rules (blockers' maximin reply, ordered agent moves, scoring):
+    env.step from every legal state and every joint action equals a plain simulator written
+    from the class documentation (tests/_rl_reference.py)."""
+    check_step_matches_reference(kw)
+
+
+def _blockers_never_move(self, agents, blockers):
+    return blockers
+
+
+def _blockers_minimise(self, agents, blockers):
+    # the sign error: the gap is brought as close to the agents as possible
+    best, best_score = blockers, None
+    for move in self._moves:
+        cols = tuple(c + d for c, d in zip(blockers, move, strict=True))
+        if cols[0] < 0 or cols[-1] > self.width - self.blocker_width:
+            continue
+        if any(b - a < self.blocker_width for a, b in zip(cols, cols[1:], strict=False)):
+            continue
+        cov = self._covered(cols)
+        if any(r == self.defence_row and c in cov for r, c in agents):
+            continue
+        score = min(
+            self.defence_row - r + abs(c - g)
+            for g in range(self.width)
+            if g not in cov
+            for r, c in agents
+            if r <= self.defence_row
+        )
+        if best_score is None or score < best_score:
+            best, best_score = cols, score
+    return best
+
+
+def _agents_move_simultaneously(self, agents, blockers, moves):
+    # agents check collisions against the positions before anyone moved
+    covered = self._covered(blockers)
+    out = []
+    for (r0, c0), m in zip(agents, moves, strict=True):
+        dr, dc = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}[int(m)]
+        r, c = r0 + dr, c0 + dc
+        ok = 0 <= r < self.length and 0 <= c < self.width
+        ok = ok and not (r == self.defence_row and c in covered) and (r, c) not in agents
+        out.append((r, c) if ok else (r0, c0))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    "attr, wrong",
+    [
+        ("_blockers_reply", _blockers_never_move),
+        ("_blockers_reply", _blockers_minimise),
+        ("_agents_move", _agents_move_simultaneously),
+    ],
+    ids=["blockers-static", "blockers-wrong-sign", "agents-simultaneous"],
+)
+def test_reference_comparison_catches_wrong_rules(monkeypatch, attr, wrong):
+    """Injected wrong variants of the rules (blockers that never move, blockers that bring the
+    gap to the agents, agents that collide against stale positions) are caught."""
+    monkeypatch.setattr(BlockerEnv, attr, wrong)
+    with pytest.raises(AssertionError):
+        check_step_matches_reference(SMALL[0])
 
 
 def test_blocker_default_instance_matches_plain_simulator_on_a_sample():
     """The same comparison on 3000 random (state, joint action) pairs of the 4 x 7 task with
     three agents and two blockers three cells wide."""
     env = BlockerEnv()
-    states = list(_all_states(env))
+    states = list(all_states(7, 4, 3, 2, 3))
     rng = np.random.default_rng(0)
     for k in rng.integers(len(states), size=3000):
         agents, blockers = states[k]

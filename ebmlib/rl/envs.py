@@ -392,9 +392,9 @@ class BlockerEnv(gym.Env):
     def heuristic_policy(self, name: str, mdp: TabularMDP | None = None) -> torch.Tensor:
         """:meth:`heuristic_action` ``(name)`` in every state of ``mdp``: joint indices ``[S]``."""
         mdp = self.tabular() if mdp is None else mdp
+        powers = 4 ** np.arange(self.n_agents)
         return torch.tensor(
-            [self.joint_index(self.heuristic_action(name, s)) for s in mdp.labels],
-            dtype=torch.int64,
+            [int(self.heuristic_action(name, s) @ powers) for s in mdp.labels], dtype=torch.int64
         )
 
     # -- gymnasium API -------------------------------------------------------------------------
