@@ -219,7 +219,6 @@ _BARE_IMPORTS_PENDING = {
     "ising.py",
     "modern.py",
     "rbm.py",
-    "rl/multigoal.py",
 }
 
 ALL_MODULES = sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)
