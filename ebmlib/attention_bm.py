@@ -173,7 +173,7 @@ class BernoulliMixture(Result):
     >>> mix = BernoulliMixture.from_probs(torch.tensor([0.5, 0.5]),
     ...                                   torch.tensor([[0.9, 0.1], [0.2, 0.7]]))
     >>> mix.log_prob(torch.tensor([[1.0, 0.0]])).exp()
-    tensor([0.4230])
+    tensor([0.4350])
     """
 
     log_weights: torch.Tensor
@@ -233,10 +233,18 @@ class BernoulliMixture(Result):
     def component_log_prob(self, v: torch.Tensor) -> torch.Tensor:
         r""":math:`\log \pi_i + \sum_j \log P(v_j \mid i)` for every component, ``[B, K]``."""
         v = _check_binary_rows(v, "v", self.dim, self.log_p1)
-        # sum_j [v_j log theta_ij + (1 - v_j) log(1 - theta_ij)], written so that a 0 * -inf
-        # (a pixel probability of exactly 0 or 1) never appears
-        on = torch.where(v[:, None, :] > 0, self.log_p1[None], self.log_p0[None])  # [B, K, d]
-        return on.sum(-1) + self.log_weights
+        return self._component_log_prob(v)
+
+    def _component_log_prob(self, v: torch.Tensor) -> torch.Tensor:
+        # sum_j [v_j log theta_ij + (1 - v_j) log(1 - theta_ij)] as two matrix products; a
+        # pixel probability of exactly 0 or 1 has log -inf, clamped to the most negative float
+        # so that 0 * log never makes a NaN (the sum still overflows to -inf where it should)
+        lo = torch.finfo(self.log_p1.dtype).min
+        return (
+            v @ self.log_p1.clamp(min=lo).T
+            + (1 - v) @ self.log_p0.clamp(min=lo).T
+            + self.log_weights
+        )
 
     def log_prob(self, v: torch.Tensor) -> torch.Tensor:
         """Exact log-probability of binary rows ``v`` (``[B, d]``), in nats, ``[B]``."""
@@ -1209,7 +1217,7 @@ def bernoulli_mixture_em(
     with torch.no_grad():
         for _ in progress(range(iterations), desc="bernoulli_mixture_em", disable=disable):
             mix = BernoulliMixture(log_pi, theta.log(), torch.log1p(-theta))
-            comp = mix.component_log_prob(data)  # [n, K]
+            comp = mix._component_log_prob(data)  # [n, K]
             ll = torch.logsumexp(comp, -1)
             prior = a * (mix.log_p1 + mix.log_p0).sum() if a > 0 else torch.zeros((), dtype=dtype)
             lls.append(ll.mean().item())
