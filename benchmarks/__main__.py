@@ -3,6 +3,10 @@
 Usage::
 
     OMP_WAIT_POLICY=PASSIVE python -m benchmarks [--quick] [--only NAME ...] [--list]
+    python -m benchmarks --gpu [--dry-run] [--output gpu_check.md]
+
+``--gpu`` runs every CUDA test and every GPU benchmark row and writes a markdown verdict
+against the GPU targets (see ``benchmarks/gpu.py``; ``benchmarks/gpu_check.sh`` is the same).
 """
 
 from __future__ import annotations
@@ -31,7 +35,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", default=None, help="run only these benchmarks")
     parser.add_argument("--list", action="store_true", help="list the registered benchmarks")
+    parser.add_argument(
+        "--gpu", action="store_true", help="the GPU check: every CUDA test and GPU benchmark row"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="with --gpu: list what would run")
+    parser.add_argument(
+        "--no-collect", action="store_true", help="with --dry-run: skip the pytest collection"
+    )
+    parser.add_argument(
+        "--output", default="gpu_check.md", help="with --gpu: where to write the markdown report"
+    )
     args = parser.parse_args(argv)
+    if args.dry_run and not args.gpu:
+        parser.error("--dry-run goes with --gpu")
+    if args.gpu:
+        from . import gpu
+
+        return gpu.main(args)
     _discover()
     reg = harness.registry()
     if args.list:

@@ -822,3 +822,75 @@ def test_cuda_float16_sdpa_path():
     ref = hopfield_attention(q.double(), k.double(), v.double())
     out = hopfield_attention(q.half().cuda(), k.half().cuda(), v.half().cuda())
     torch.testing.assert_close(out.double().cpu(), ref, rtol=0, atol=5e-3)
+
+
+def _sync_free_cases():
+    """Every layer of eq. (5.5) in the configurations a model uses, with its inputs."""
+    kpm = torch.zeros(4, 12, dtype=torch.bool)
+    kpm[0, 8:] = True
+    am = torch.zeros(6, 12, dtype=torch.bool)
+    am[:, 11] = True
+    return {
+        "Hopfield self": (lambda: Hopfield(32, num_heads=4, steps=2), lambda x, y: (x,), {}),
+        "Hopfield cross, masks, normalize": (
+            lambda: Hopfield(32, num_heads=4, stored_dim=16, normalize=True),
+            lambda x, y: (x, y),
+            {"key_padding_mask": kpm, "attn_mask": am},
+        ),
+        "Hopfield need_weights": (
+            lambda: Hopfield(32, num_heads=4),
+            lambda x, y: (x,),
+            {"need_weights": True, "attn_mask": am[:, :6]},
+        ),
+        "Hopfield.pure": (lambda: Hopfield.pure(beta=2.0, steps=3), lambda x, y: (x, x), {}),
+        "HopfieldPooling": (
+            lambda: HopfieldPooling(16, num_heads=2, num_queries=3),
+            lambda x, y: (y,),
+            {"key_padding_mask": kpm},
+        ),
+        "HopfieldLayer": (
+            lambda: HopfieldLayer(32, num_stored=10, learn_values=True),
+            lambda x, y: (x,),
+            {},
+        ),
+    }
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "Hopfield self",
+        "Hopfield cross, masks, normalize",
+        "Hopfield need_weights",
+        "Hopfield.pure",
+        "HopfieldPooling",
+        "HopfieldLayer",
+    ],
+)
+def test_cuda_layers_forward_never_sync(case, dtype):
+    """Checks that no layer of eq. (5.5) reads a value back from the GPU in its forward pass.
+
+    ``torch.cuda.set_sync_debug_mode("error")`` turns every synchronising operation (a
+    ``bool(tensor)``, ``.item()``, a data-dependent shape) into an error. One warm-up call
+    outside the check lets CUDA set up its handles; the checked call must then run through.
+    The functional form with ``validate=False`` is held to the same rule.
+    """
+    make, args, kwargs = _sync_free_cases()[case]
+    torch.manual_seed(13)
+    layer = make().to("cuda", dtype)
+    x = torch.randn(4, 6, 32, device="cuda", dtype=dtype)
+    y = torch.randn(4, 12, 16, device="cuda", dtype=dtype)
+    kwargs = {k: (v.cuda() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
+    layer(*args(x, y), **kwargs)  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = layer(*args(x, y), **kwargs)
+        fn = hopfield_attention(x, x, steps=2, validate=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.device.type == "cuda" and bool(torch.isfinite(out).all())
+    assert bool(torch.isfinite(fn).all())
