@@ -231,6 +231,8 @@ def recall_targets(values: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"query must hold one index per sequence ({values.shape[0]}), got {query.shape[0]}"
         )
+    if query.is_floating_point() or bool(((query < 0) | (query >= values.shape[1])).any()):
+        raise ValueError(f"query must hold integer indices in [0, {values.shape[1]})")
     return values.gather(1, query.unsqueeze(1)).squeeze(1)
 
 

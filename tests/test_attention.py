@@ -514,6 +514,10 @@ def test_bad_inputs_layers(gen):
         Hopfield(8, validate=1)
     with pytest.raises(TypeError, match="generator"):
         Hopfield(8, generator=0)
+    with pytest.raises(ValueError, match="device"):
+        Hopfield(8, device="nope")
+    with pytest.raises(TypeError, match="dtype"):
+        Hopfield(8, dtype=torch.long)
     with pytest.raises(TypeError, match="mha"):
         Hopfield.from_multihead_attention(layer)
     with pytest.raises(ValueError, match="add_bias_kv"):

@@ -172,6 +172,8 @@ def test_bad_inputs_are_named():
         make_recall_task(4, n_items=8, n_symbols=4)
     with pytest.raises(ValueError, match="query"):
         recall_targets(torch.zeros(3, 4, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="query"):
+        recall_targets(torch.zeros(2, 3, dtype=torch.long), torch.tensor([5, 0]))
     with pytest.raises(TypeError, match="model"):
         train_classifier(nn.Linear, x, y)
     with pytest.raises(ValueError, match="targets"):
