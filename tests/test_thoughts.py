@@ -398,3 +398,19 @@ def test_rollout_of_the_optimal_plan():
         tr = rollout(env, policy, goal=goal)
         assert tr.success and tr.steps == tr.optimal_steps
         assert tr.hallucinations == 0 and tr.episode_return == 1.0
+
+
+def test_plot_thinking_draws_every_step():
+    """The demo's drawing function draws every step of an episode and rejects a bad step."""
+    import matplotlib.pyplot as plt
+
+    env = DeductionEnv(n=16, depth=3, instance_seed=1, memory=2)
+    goal = env.instance.goals[-1]
+    tr = rollout(env, thoughts.plan_policy(env), goal=goal)
+    fig, ax = plt.subplots()
+    for k in range(tr.steps + 1):
+        ax.clear()
+        assert thoughts.plot_thinking(env.instance, tr, k, ax=ax) is ax
+    assert "goal reached" in ax.get_title()
+    with pytest.raises(ValueError, match="step"):
+        thoughts.plot_thinking(env.instance, tr, tr.steps + 1, ax=ax)

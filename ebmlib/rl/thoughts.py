@@ -58,6 +58,10 @@ __all__ = [
     "optimal_q",
     "judge",
     "rollout",
+    "plan_policy",
+    "SingleAssertion",
+    "JointAction",
+    "plot_thinking",
 ]
 
 
@@ -420,12 +424,12 @@ def optimal_plan(
 
     Tree-shaped proofs (every needed proposition has one rule and is needed once, as in
     :func:`generate_instance`) use the highest-level-first schedule, which is optimal
-    (:prf:ref:`thm-thinking-hu`). Other rule bases are searched exactly: iterative deepening
-    over belief sets, restricted to the goal's ancestors, with the forward-chaining level as an
-    admissible bound and, because more beliefs never hurt, only thoughts that fill the working
-    memory (or assert everything derivable). That problem is NP-hard in general (it contains
-    scheduling unit tasks with precedences on :math:`\kappa` machines), so the search stops with
-    a ``RuntimeError`` after ``max_nodes`` expansions.
+    (chapter 13, the highest-level-first theorem). Other rule bases are searched exactly:
+    iterative deepening over belief sets, restricted to the goal's ancestors, with the
+    forward-chaining level as an admissible bound and, because more beliefs never hurt, only
+    thoughts that fill the working memory (or assert everything derivable). That problem is
+    NP-hard in general (it contains scheduling unit tasks with precedences on :math:`\kappa`
+    machines), so the search stops with a ``RuntimeError`` after ``max_nodes`` expansions.
 
     Parameters
     ----------
@@ -565,7 +569,7 @@ def optimal_return(
     r"""The optimal discounted return :math:`V^* = \gamma^{\tau^* - 1}` (0 if unreachable).
 
     The goal's reward 1 arrives at step :math:`\tau^*`; an optimal policy never hallucinates,
-    because rejected assertions change nothing and only cost (:prf:ref:`thm-thinking-value`).
+    because rejected assertions change nothing and only cost (chapter 13).
     The step limit is treated as a truncation, not as part of the state.
     """
     gamma = check_probability(gamma, "gamma")
@@ -664,7 +668,7 @@ class DeductionEnv(gym.Env):
     propositions followed by the goal as a one-hot vector. Action: ``MultiBinary(n)``, the
     thought (the set of propositions asserted this step); with ``allow_forget=True``,
     ``MultiBinary(2 n)`` whose second half is a set of propositions to forget after the
-    assertions are judged (forgetting never helps: :prf:ref:`thm-thinking-monotone`).
+    assertions are judged (forgetting never helps, chapter 13).
 
     ``info`` after each step holds ``accepted``, ``rejected`` (numbers of assertions),
     ``overflow`` (the thought exceeded the working memory), ``goal`` and ``optimal_steps``
@@ -822,6 +826,57 @@ class DeductionEnv(gym.Env):
 
 
 # ---------------------------------------------------------------------------------------------
+# action wrappers for agents with a discrete action head
+# ---------------------------------------------------------------------------------------------
+class SingleAssertion(gym.ActionWrapper):
+    """One proposition per thought: ``Discrete(n)``, action ``j`` asserts proposition ``j`` alone.
+
+    The action space of an agent with one output per proposition (a DQN over single
+    propositions); its best possible number of steps is :func:`minimum_steps` with
+    ``memory=1``.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        if not isinstance(base, DeductionEnv) or base.allow_forget:
+            raise TypeError("SingleAssertion wraps a DeductionEnv without forgetting")
+        self.n = base.n
+        self.action_space = spaces.Discrete(self.n)
+
+    def action(self, action: Any) -> np.ndarray:
+        if isinstance(action, bool) or not isinstance(action, int | np.integer):
+            raise TypeError(f"action must be an integer proposition, got {action!r}")
+        if not 0 <= int(action) < self.n:
+            raise ValueError(f"action must lie in [0, {self.n - 1}], got {action}")
+        out = np.zeros(self.n, dtype=np.int8)
+        out[int(action)] = 1
+        return out
+
+
+class JointAction(gym.ActionWrapper):
+    """Every thought as one discrete action: ``Discrete(2**n)``, bit ``j`` of the index asserts
+    proposition ``j`` (for an enumerated joint-action head; ``n <= 20``)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        if not isinstance(base, DeductionEnv) or base.allow_forget:
+            raise TypeError("JointAction wraps a DeductionEnv without forgetting")
+        if base.n > 20:
+            raise ValueError(f"JointAction enumerates 2**n thoughts; n={base.n} is too large")
+        self.n = base.n
+        self.action_space = spaces.Discrete(2**self.n)
+
+    def action(self, action: Any) -> np.ndarray:
+        if isinstance(action, bool) or not isinstance(action, int | np.integer):
+            raise TypeError(f"action must be an integer index, got {action!r}")
+        if not 0 <= int(action) < 2**self.n:
+            raise ValueError(f"action must lie in [0, 2**{self.n}), got {action}")
+        return ((int(action) >> np.arange(self.n)) & 1).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------------
 # running a policy
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
@@ -856,35 +911,36 @@ class ThinkingTrace(Result):
 
 
 def rollout(
-    env: DeductionEnv,
+    env: gym.Env,
     policy: Callable[[np.ndarray], Any],
     *,
     goal: int | None = None,
     seed: int | None = None,
 ) -> ThinkingTrace:
-    """Run one episode of ``policy`` (a function ``observation -> thought``) on ``env``.
+    """Run one episode of ``policy`` (a function ``observation -> action``) on ``env``.
 
     Parameters
     ----------
-    env : DeductionEnv
-        (Unwrapped; a wrapper is unwrapped.)
+    env : DeductionEnv, or one wrapped by :class:`SingleAssertion` or :class:`JointAction`
+        The thoughts are recorded as sets of propositions whatever the action format.
     policy : callable
-        Maps the observation to a binary thought of shape ``(n,)`` (or ``(2n,)`` with forget).
+        Maps the observation to an action of ``env.action_space``.
     goal : int, optional
         The goal of the episode (default: drawn by ``env.reset``).
     seed : int, optional
         Passed to ``env.reset``.
     """
-    base = getattr(env, "unwrapped", env)
+    base = env.unwrapped
     if not isinstance(base, DeductionEnv):
         raise TypeError(f"env must be a DeductionEnv, got {type(base).__name__}")
-    obs, info = base.reset(seed=seed, options=None if goal is None else {"goal": goal})
+    obs, info = env.reset(seed=seed, options=None if goal is None else {"goal": goal})
     thoughts, acc, rej, over, observations = [], [], [], [], [obs]
     ret, success = 0.0, False
     while True:
-        action = np.asarray(policy(obs))
-        obs, r, term, trunc, step_info = base.step(action)
-        thoughts.append(frozenset(int(i) for i in np.flatnonzero(action[: base.n])))
+        action = policy(obs)
+        vec = env.action(action) if isinstance(env, gym.ActionWrapper) else np.asarray(action)
+        obs, r, term, trunc, step_info = env.step(action)
+        thoughts.append(frozenset(int(i) for i in np.flatnonzero(vec[: base.n])))
         acc.append(step_info["accepted"])
         rej.append(step_info["rejected"])
         over.append(step_info["overflow"])
@@ -922,6 +978,104 @@ def plan_policy(env: DeductionEnv) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return policy
+
+
+def plot_thinking(
+    instance: DeductionInstance,
+    trace: ThinkingTrace,
+    step: int = 0,
+    ax: Any = None,
+    *,
+    others: bool = True,
+) -> Any:
+    """Draw one thinking step of an episode on the goal's proof graph (chapter 13 demo).
+
+    Columns are forward-chaining levels (given facts on the left, the goal on the right); an
+    arrow joins each premise to the proposition its rule derives. Filled circles are believed
+    before the step; the thought of the step is ringed, green where accepted and red where
+    rejected. Asserted propositions outside the goal's proof are drawn in a last column.
+
+    Parameters
+    ----------
+    instance : DeductionInstance
+    trace : ThinkingTrace
+        From :func:`rollout`.
+    step : int
+        ``0 <= step <= trace.steps``; ``trace.steps`` shows the final beliefs.
+    ax : matplotlib Axes, optional
+    others : bool
+        Draw the column of asserted propositions that are not in the proof.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from .._optional import require
+
+    plt = require("matplotlib.pyplot", "viz", feature="ebmlib.rl.thoughts.plot_thinking")
+    if not isinstance(trace, ThinkingTrace):
+        raise TypeError(f"trace must be a ThinkingTrace, got {type(trace).__name__}")
+    step = check_int(step, "step", minimum=0)
+    if step > trace.steps:
+        raise ValueError(f"step must be <= trace.steps={trace.steps}, got {step}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.0))
+    n, goal = instance.n, trace.goal
+    held = {int(i) for i in np.flatnonzero(trace.observations[step][:n])}
+    thought = trace.thoughts[step] if step < trace.steps else frozenset()
+    anc = instance.ancestors(goal)
+    levels = forward_levels(instance)
+    shown = sorted(anc, key=lambda p: (levels[p], p))
+    extra = sorted(thought - anc) if others else []
+    cols: dict[float, list[int]] = {}
+    for p in shown:
+        cols.setdefault(levels[p], []).append(p)
+    xmax = max(cols) + 1 if cols else 1
+    if extra:
+        cols[xmax] = extra
+    pos = {}
+    for x, props in cols.items():
+        for k, p in enumerate(props):
+            pos[p] = (x, (k - (len(props) - 1) / 2) * 1.0)
+    for body, head in instance.rules:
+        if head in anc:
+            for q in body:
+                (x0, y0), (x1, y1) = pos[q], pos[head]
+                ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "-|>",
+                            "color": "0.6", "lw": 0.8, "shrinkA": 7, "shrinkB": 7})  # fmt: skip
+    accepted: set[int] = set()
+    if step < trace.steps and not trace.overflow[step]:
+        accepted, _, _ = judge(instance, held, thought, instance.n)
+    for p, (x, y) in pos.items():
+        face = "0.25" if p in held else "white"
+        ax.scatter([x], [y], s=260, c=face, edgecolors="0.3", zorder=3,
+                   marker="*" if p == goal else "o")  # fmt: skip
+        if p in thought:
+            ring = "tab:green" if p in accepted else "tab:red"
+            ax.scatter([x], [y], s=520, facecolors="none", edgecolors=ring, linewidths=2.2,
+                       zorder=4)  # fmt: skip
+        ax.text(x, y - 0.42, str(p), ha="center", va="top", fontsize=7)
+    ticks = sorted(cols)
+    labels = [("facts" if x == 0 else f"level {int(x)}") for x in ticks]
+    if extra:
+        labels[-1] = "other"
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks([])
+    ax.set_xlim(-0.6, max(ticks) + 0.6)
+    ys = [y for _, y in pos.values()] or [0.0]
+    ax.set_ylim(min(ys) - 0.9, max(ys) + 0.6)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    if step < trace.steps:
+        verdict = (
+            "overflow: thought rejected"
+            if trace.overflow[step]
+            else (f"{trace.accepted[step]} accepted, {trace.rejected[step]} rejected")
+        )
+        ax.set_title(f"step {step + 1} of {trace.steps}: {verdict}", fontsize=9)
+    else:
+        ax.set_title("goal reached" if trace.success else "episode ended", fontsize=9)
+    return ax
 
 
 def _register() -> None:
