@@ -10,6 +10,10 @@ Three comparisons, each on the same data in the same process:
 * ``modern_chunked``: the streaming path (``chunk_size``) on a large pattern set, in patterns
   per second, against the unchunked update on the same data (which must hold the whole
   ``[B, N]`` score matrix).
+* ``modern_checks``: the price of the NaN scan. ``update`` with its default ``validate=True``
+  against ``validate=False`` on the same data, for a few states against many patterns (where
+  scanning the patterns is a visible share of the work). On a GPU the scan also waits for the
+  device; ``retrieve`` pays it once, not per step.
 """
 
 from __future__ import annotations
@@ -95,4 +99,34 @@ def run_chunked(quick: bool) -> list[Row]:
             higher_is_better=True,
         )
     )
+    return rows
+
+
+@register("modern_checks")
+def run_checks(quick: bool) -> list[Row]:
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        for b, n in ((16, 200_000), (1024, 16384)):
+            s, x = _data(b, n, 64, device, torch.float32, seed=2)
+
+            def checked(s=s, x=x):
+                return modern.update(s, x, 4.0)
+
+            def unchecked(s=s, x=x):
+                return modern.update(s, x, 4.0, validate=False)
+
+            assert torch.equal(checked(), unchecked())
+            repeat = 3 if quick else 7
+            t_c = timeit(checked, repeat=repeat, warmup=1, device=device, min_time=0.05)
+            t_u = timeit(unchecked, repeat=repeat, warmup=1, device=device, min_time=0.05)
+            rows.append(
+                Row(
+                    "modern_checks",
+                    f"B={b}, N={n}, d=64, {device} float32",
+                    t_c,
+                    t_u,
+                    "same call, validate=False",
+                )
+            )
     return rows

@@ -48,6 +48,7 @@ GPU_BENCHMARKS = (
     "hopfield_steps",
     "modern_update",
     "modern_chunked",
+    "modern_checks",
 )
 #: the GPU targets, as (name, what passes)
 TARGETS = (
