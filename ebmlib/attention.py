@@ -613,62 +613,32 @@ class Hopfield(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        d_model = check_int(d_model, "d_model", minimum=1)
-        num_heads = check_int(num_heads, "num_heads", minimum=1)
-        steps = check_int(steps, "steps", minimum=1)
-        for name, flag in (
-            ("projections", projections),
-            ("bias", bias),
-            ("normalize", normalize),
-            ("batch_first", batch_first),
-            ("validate", validate),
-        ):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        check_generator(generator)
-        if device is not None:
-            try:
-                device = torch.device(device)
-            except (RuntimeError, TypeError) as exc:
-                raise ValueError(f"device must name a torch device, got {device!r}") from exc
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
-        if out_projection is None:
-            out_projection = projections
-        if not isinstance(out_projection, bool):
-            raise TypeError(
-                f"out_projection must be a bool or None, got {type(out_projection).__name__}"
-            )
-        stored_dim = (
-            d_model if stored_dim is None else check_int(stored_dim, "stored_dim", minimum=1)
+        cfg = _layer_config(
+            d_model,
+            num_heads,
+            steps,
+            key_dim,
+            value_dim,
+            stored_dim,
+            pattern_dim,
+            projections,
+            bias,
+            normalize,
+            batch_first,
+            out_projection,
+            validate,
+            device,
+            dtype,
+            generator,
         )
-        pattern_dim = (
-            stored_dim if pattern_dim is None else check_int(pattern_dim, "pattern_dim", minimum=1)
+        d_model, num_heads, key_dim, value_dim = (
+            cfg["d_model"],
+            cfg["num_heads"],
+            cfg["key_dim"],
+            cfg["value_dim"],
         )
-        if projections:
-            key_dim = d_model if key_dim is None else check_int(key_dim, "key_dim", minimum=1)
-            value_dim = (
-                d_model if value_dim is None else check_int(value_dim, "value_dim", minimum=1)
-            )
-        else:
-            if stored_dim != d_model:
-                raise ValueError(
-                    f"without projections stored_dim must equal d_model "
-                    f"({d_model}), got {stored_dim}"
-                )
-            if key_dim is not None and key_dim != d_model:
-                raise ValueError(
-                    f"without projections key_dim must equal d_model ({d_model}), got {key_dim}"
-                )
-            if value_dim is not None and value_dim != pattern_dim:
-                raise ValueError(
-                    f"without projections value_dim must equal pattern_dim "
-                    f"({pattern_dim}), got {value_dim}"
-                )
-            key_dim, value_dim = d_model, pattern_dim
-        for name, dim in (("key_dim", key_dim), ("value_dim", value_dim)):
-            if dim % num_heads:
-                raise ValueError(f"{name} ({dim}) must be divisible by num_heads ({num_heads})")
+        stored_dim, pattern_dim = cfg["stored_dim"], cfg["pattern_dim"]
+        steps, out_projection, device = cfg["steps"], cfg["out_projection"], cfg["device"]
         self.d_model = d_model
         self.num_heads = num_heads
         self.steps = steps
@@ -827,41 +797,7 @@ class Hopfield(nn.Module):
     @torch.no_grad()
     def load_multihead_attention(self, mha: nn.MultiheadAttention) -> None:
         """Copy the projection weights of ``mha`` into this layer (shapes must agree)."""
-        if not isinstance(mha, nn.MultiheadAttention):
-            raise TypeError(f"mha must be a torch.nn.MultiheadAttention, got {type(mha).__name__}")
-        if not (self.projections and self.out_projection):
-            raise ValueError(
-                "load_multihead_attention needs a layer with projections and out_projection"
-            )
-        if (
-            (mha.embed_dim, mha.num_heads, mha.kdim, mha.vdim)
-            != (self.d_model, self.num_heads, self.stored_dim, self.pattern_dim)
-            or self.key_dim != self.d_model
-            or self.value_dim != self.d_model
-        ):
-            raise ValueError("mha's embed_dim, num_heads, kdim or vdim do not match this layer")
-        e = mha.embed_dim
-        if mha.in_proj_weight is not None:
-            wq, wk, wv = (
-                mha.in_proj_weight[:e],
-                mha.in_proj_weight[e : 2 * e],
-                mha.in_proj_weight[2 * e :],
-            )
-        else:
-            wq, wk, wv = mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight
-        self.q_proj.weight.copy_(wq)
-        self.k_proj.weight.copy_(wk)
-        self.v_proj.weight.copy_(wv)
-        if mha.in_proj_bias is not None:
-            if self.q_proj.bias is None:
-                raise ValueError("mha has biases but this layer was built with bias=False")
-            b = mha.in_proj_bias
-            self.q_proj.bias.copy_(b[:e])
-            self.k_proj.bias.copy_(b[e : 2 * e])
-            self.v_proj.bias.copy_(b[2 * e :])
-        self.out_proj.weight.copy_(mha.out_proj.weight)
-        if mha.out_proj.bias is not None and self.out_proj.bias is not None:
-            self.out_proj.bias.copy_(mha.out_proj.bias)
+        _copy_mha_weights(self, mha)
 
     # -- forward --------------------------------------------------------------------------------
 
@@ -877,113 +813,7 @@ class Hopfield(nn.Module):
 
     def _inputs(self, state_patterns, stored_patterns, pattern_projections):
         """Shape, dtype and device checks; the value scan only in debug mode."""
-        check_tensor(state_patterns, "state_patterns", ndim=(2, 3), finite=False)
-        batched = state_patterns.dim() == 3
-        self_assoc = stored_patterns is None or stored_patterns is state_patterns
-        if stored_patterns is None:
-            stored_patterns = state_patterns
-        elif not self_assoc:
-            check_tensor(
-                stored_patterns, "stored_patterns", ndim=state_patterns.dim(), finite=False
-            )
-        values_are_stored = pattern_projections is None or pattern_projections is stored_patterns
-        if pattern_projections is not None and not values_are_stored:
-            check_tensor(
-                pattern_projections,
-                "pattern_projections",
-                ndim=state_patterns.dim(),
-                finite=False,
-            )
-        if values_are_stored:
-            pattern_projections = None
-        check_same_device(
-            state_patterns=state_patterns,
-            stored_patterns=stored_patterns,
-            pattern_projections=pattern_projections,
-        )
-        named = {
-            "state_patterns": state_patterns,
-            "stored_patterns": stored_patterns,
-            "pattern_projections": pattern_projections,
-        }
-        dtype = check_same_dtype(**named)
-        param = self._reference_parameter()
-        if param is not None:
-            for name, t in named.items():
-                if t is not None and t.is_floating_point() and t.dtype != param.dtype:
-                    raise TypeError(
-                        f"{name} must have the dtype of the layer's parameters "
-                        f"({param.dtype}), got {t.dtype}; convert one of them"
-                    )
-            dtype = param.dtype
-            if param.device != state_patterns.device:
-                raise ValueError(
-                    f"state_patterns is on {state_patterns.device} but the layer is on "
-                    f"{param.device}; move one of them"
-                )
-        state_patterns = _as_floating(state_patterns, dtype, "state_patterns")
-        stored_patterns = (
-            state_patterns
-            if self_assoc
-            else _as_floating(stored_patterns, dtype, "stored_patterns")
-        )
-        if pattern_projections is not None:
-            pattern_projections = _as_floating(pattern_projections, dtype, "pattern_projections")
-        if self._checking():
-            _finite(state_patterns, "state_patterns")
-            if not self_assoc:
-                _finite(stored_patterns, "stored_patterns")
-            _finite(pattern_projections, "pattern_projections")
-        if not batched:
-            state_patterns = state_patterns.unsqueeze(0)
-            stored_patterns = stored_patterns.unsqueeze(0)
-            if pattern_projections is not None:
-                pattern_projections = pattern_projections.unsqueeze(0)
-        elif not self.batch_first:
-            state_patterns = state_patterns.transpose(0, 1)
-            stored_patterns = stored_patterns.transpose(0, 1)
-            if pattern_projections is not None:
-                pattern_projections = pattern_projections.transpose(0, 1)
-        for name, t, dim in (
-            ("state_patterns", state_patterns, self.d_model),
-            ("stored_patterns", stored_patterns, self.stored_dim),
-            ("pattern_projections", pattern_projections, self.pattern_dim),
-        ):
-            if t is not None and dim is not None and t.shape[-1] != dim:
-                raise ValueError(
-                    f"{name} must have feature dimension {dim}, got shape {tuple(t.shape)}"
-                )
-        if self.d_model is None:  # pure layer without fixed dimensions
-            if stored_patterns.shape[-1] != state_patterns.shape[-1]:
-                raise ValueError(
-                    f"stored_patterns must have the feature dimension of state_patterns "
-                    f"({state_patterns.shape[-1]}), got shape {tuple(stored_patterns.shape)}"
-                )
-            for name, t in (
-                ("state_patterns", state_patterns),
-                ("pattern_projections", pattern_projections),
-            ):
-                if t is not None and t.shape[-1] % self.num_heads:
-                    raise ValueError(
-                        f"{name} must have a feature dimension divisible by num_heads "
-                        f"({self.num_heads}), got shape {tuple(t.shape)}"
-                    )
-        b = state_patterns.shape[0]
-        if stored_patterns.shape[0] != b:
-            raise ValueError(
-                f"stored_patterns must have batch size {b} like state_patterns, "
-                f"got shape {tuple(stored_patterns.shape)}"
-            )
-        if (
-            pattern_projections is not None
-            and pattern_projections.shape[:2] != stored_patterns.shape[:2]
-        ):
-            raise ValueError(
-                "pattern_projections must have the batch size and number of "
-                f"patterns of stored_patterns {tuple(stored_patterns.shape[:2])}, "
-                f"got shape {tuple(pattern_projections.shape)}"
-            )
-        return state_patterns, stored_patterns, pattern_projections, batched, self_assoc
+        return _layer_inputs(self, state_patterns, stored_patterns, pattern_projections)
 
     def _heads(self, x: torch.Tensor, head_dim: int | None) -> torch.Tensor:
         b, n, _ = x.shape
@@ -1038,42 +868,7 @@ class Hopfield(nn.Module):
         return q, k, v
 
     def _mask(self, attn_mask, key_padding_mask, b, L, S, like):
-        attn_mask = _check_mask(attn_mask, "attn_mask")
-        key_padding_mask = _check_mask(key_padding_mask, "key_padding_mask")
-        checking = self._checking()
-        total = None
-        if attn_mask is not None:
-            check_same_device(state_patterns=like, attn_mask=attn_mask)
-            if checking:
-                _check_mask_values(attn_mask, "attn_mask")
-            m = _additive(attn_mask, like.dtype)
-            if m.dim() == 2 and tuple(m.shape) == (L, S):
-                m = m.view(1, 1, L, S)
-            elif m.dim() == 3 and tuple(m.shape) == (b * self.num_heads, L, S):
-                m = m.view(b, self.num_heads, L, S)
-            elif m.dim() == 4 and tuple(m.shape) == (b, self.num_heads, L, S):
-                pass
-            else:
-                raise ValueError(
-                    f"attn_mask must have shape [L, S] = [{L}, {S}], [B*num_heads, L, S] = "
-                    f"[{b * self.num_heads}, {L}, {S}] or [B, num_heads, L, S], got "
-                    f"{list(attn_mask.shape)}"
-                )
-            total = m
-        if key_padding_mask is not None:
-            check_same_device(state_patterns=like, key_padding_mask=key_padding_mask)
-            if tuple(key_padding_mask.shape) != (b, S):
-                raise ValueError(
-                    f"key_padding_mask must have shape [B, S] = [{b}, {S}], got "
-                    f"{list(key_padding_mask.shape)}"
-                )
-            if checking:
-                _check_mask_values(key_padding_mask, "key_padding_mask")
-            m = _additive(key_padding_mask, like.dtype).view(b, 1, 1, S)
-            total = m if total is None else total + m
-        if checking and total is not None:
-            _check_rows_visible(total.expand(b, self.num_heads, L, S))
-        return total
+        return _layer_mask(self, attn_mask, key_padding_mask, b, L, S, like)
 
     def _prepare(
         self, state_patterns, stored_patterns, pattern_projections, attn_mask, key_padding_mask
@@ -1261,6 +1056,280 @@ class Hopfield(nn.Module):
             ]
         )
         return out if batched else out.squeeze(0)
+
+
+# -- the parts of Hopfield that check and convert (kept out of the class body) ---------------
+
+
+def _layer_config(
+    d_model,
+    num_heads,
+    steps,
+    key_dim,
+    value_dim,
+    stored_dim,
+    pattern_dim,
+    projections,
+    bias,
+    normalize,
+    batch_first,
+    out_projection,
+    validate,
+    device,
+    dtype,
+    generator,
+) -> dict[str, Any]:
+    """Check the arguments of :class:`Hopfield` and resolve its dimensions (no side effects)."""
+    d_model = check_int(d_model, "d_model", minimum=1)
+    num_heads = check_int(num_heads, "num_heads", minimum=1)
+    steps = check_int(steps, "steps", minimum=1)
+    for name, flag in (
+        ("projections", projections),
+        ("bias", bias),
+        ("normalize", normalize),
+        ("batch_first", batch_first),
+        ("validate", validate),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    check_generator(generator)
+    if device is not None:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device must name a torch device, got {device!r}") from exc
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
+    if out_projection is None:
+        out_projection = projections
+    if not isinstance(out_projection, bool):
+        raise TypeError(
+            f"out_projection must be a bool or None, got {type(out_projection).__name__}"
+        )
+    stored_dim = d_model if stored_dim is None else check_int(stored_dim, "stored_dim", minimum=1)
+    pattern_dim = (
+        stored_dim if pattern_dim is None else check_int(pattern_dim, "pattern_dim", minimum=1)
+    )
+    if projections:
+        key_dim = d_model if key_dim is None else check_int(key_dim, "key_dim", minimum=1)
+        value_dim = d_model if value_dim is None else check_int(value_dim, "value_dim", minimum=1)
+    else:
+        if stored_dim != d_model:
+            raise ValueError(
+                f"without projections stored_dim must equal d_model ({d_model}), got {stored_dim}"
+            )
+        if key_dim is not None and key_dim != d_model:
+            raise ValueError(
+                f"without projections key_dim must equal d_model ({d_model}), got {key_dim}"
+            )
+        if value_dim is not None and value_dim != pattern_dim:
+            raise ValueError(
+                f"without projections value_dim must equal pattern_dim "
+                f"({pattern_dim}), got {value_dim}"
+            )
+        key_dim, value_dim = d_model, pattern_dim
+    for name, dim in (("key_dim", key_dim), ("value_dim", value_dim)):
+        if dim % num_heads:
+            raise ValueError(f"{name} ({dim}) must be divisible by num_heads ({num_heads})")
+    return {
+        "d_model": d_model,
+        "num_heads": num_heads,
+        "steps": steps,
+        "key_dim": key_dim,
+        "value_dim": value_dim,
+        "stored_dim": stored_dim,
+        "pattern_dim": pattern_dim,
+        "out_projection": out_projection,
+        "device": device,
+    }
+
+
+def _layer_inputs(layer: Hopfield, state_patterns, stored_patterns, pattern_projections):
+    """Shapes, dtypes (the library's policy) and devices of a layer's inputs (values too when
+    the layer is in debug mode)."""
+    check_tensor(state_patterns, "state_patterns", ndim=(2, 3), finite=False)
+    batched = state_patterns.dim() == 3
+    self_assoc = stored_patterns is None or stored_patterns is state_patterns
+    if stored_patterns is None:
+        stored_patterns = state_patterns
+    elif not self_assoc:
+        check_tensor(stored_patterns, "stored_patterns", ndim=state_patterns.dim(), finite=False)
+    values_are_stored = pattern_projections is None or pattern_projections is stored_patterns
+    if pattern_projections is not None and not values_are_stored:
+        check_tensor(
+            pattern_projections,
+            "pattern_projections",
+            ndim=state_patterns.dim(),
+            finite=False,
+        )
+    if values_are_stored:
+        pattern_projections = None
+    check_same_device(
+        state_patterns=state_patterns,
+        stored_patterns=stored_patterns,
+        pattern_projections=pattern_projections,
+    )
+    named = {
+        "state_patterns": state_patterns,
+        "stored_patterns": stored_patterns,
+        "pattern_projections": pattern_projections,
+    }
+    dtype = check_same_dtype(**named)
+    param = layer._reference_parameter()
+    if param is not None:
+        for name, t in named.items():
+            if t is not None and t.is_floating_point() and t.dtype != param.dtype:
+                raise TypeError(
+                    f"{name} must have the dtype of the layer's parameters "
+                    f"({param.dtype}), got {t.dtype}; convert one of them"
+                )
+        dtype = param.dtype
+        if param.device != state_patterns.device:
+            raise ValueError(
+                f"state_patterns is on {state_patterns.device} but the layer is on "
+                f"{param.device}; move one of them"
+            )
+    state_patterns = _as_floating(state_patterns, dtype, "state_patterns")
+    stored_patterns = (
+        state_patterns if self_assoc else _as_floating(stored_patterns, dtype, "stored_patterns")
+    )
+    if pattern_projections is not None:
+        pattern_projections = _as_floating(pattern_projections, dtype, "pattern_projections")
+    if layer._checking():
+        _finite(state_patterns, "state_patterns")
+        if not self_assoc:
+            _finite(stored_patterns, "stored_patterns")
+        _finite(pattern_projections, "pattern_projections")
+    if not batched:
+        state_patterns = state_patterns.unsqueeze(0)
+        stored_patterns = stored_patterns.unsqueeze(0)
+        if pattern_projections is not None:
+            pattern_projections = pattern_projections.unsqueeze(0)
+    elif not layer.batch_first:
+        state_patterns = state_patterns.transpose(0, 1)
+        stored_patterns = stored_patterns.transpose(0, 1)
+        if pattern_projections is not None:
+            pattern_projections = pattern_projections.transpose(0, 1)
+    for name, t, dim in (
+        ("state_patterns", state_patterns, layer.d_model),
+        ("stored_patterns", stored_patterns, layer.stored_dim),
+        ("pattern_projections", pattern_projections, layer.pattern_dim),
+    ):
+        if t is not None and dim is not None and t.shape[-1] != dim:
+            raise ValueError(
+                f"{name} must have feature dimension {dim}, got shape {tuple(t.shape)}"
+            )
+    if layer.d_model is None:  # pure layer without fixed dimensions
+        if stored_patterns.shape[-1] != state_patterns.shape[-1]:
+            raise ValueError(
+                f"stored_patterns must have the feature dimension of state_patterns "
+                f"({state_patterns.shape[-1]}), got shape {tuple(stored_patterns.shape)}"
+            )
+        for name, t in (
+            ("state_patterns", state_patterns),
+            ("pattern_projections", pattern_projections),
+        ):
+            if t is not None and t.shape[-1] % layer.num_heads:
+                raise ValueError(
+                    f"{name} must have a feature dimension divisible by num_heads "
+                    f"({layer.num_heads}), got shape {tuple(t.shape)}"
+                )
+    b = state_patterns.shape[0]
+    if stored_patterns.shape[0] != b:
+        raise ValueError(
+            f"stored_patterns must have batch size {b} like state_patterns, "
+            f"got shape {tuple(stored_patterns.shape)}"
+        )
+    if (
+        pattern_projections is not None
+        and pattern_projections.shape[:2] != stored_patterns.shape[:2]
+    ):
+        raise ValueError(
+            "pattern_projections must have the batch size and number of "
+            f"patterns of stored_patterns {tuple(stored_patterns.shape[:2])}, "
+            f"got shape {tuple(pattern_projections.shape)}"
+        )
+    return state_patterns, stored_patterns, pattern_projections, batched, self_assoc
+
+
+def _layer_mask(layer: Hopfield, attn_mask, key_padding_mask, b, L, S, like):
+    """The additive mask ``[B or 1, H or 1, L, S]`` of a layer's call (values in debug mode)."""
+    attn_mask = _check_mask(attn_mask, "attn_mask")
+    key_padding_mask = _check_mask(key_padding_mask, "key_padding_mask")
+    checking = layer._checking()
+    total = None
+    if attn_mask is not None:
+        check_same_device(state_patterns=like, attn_mask=attn_mask)
+        if checking:
+            _check_mask_values(attn_mask, "attn_mask")
+        m = _additive(attn_mask, like.dtype)
+        if m.dim() == 2 and tuple(m.shape) == (L, S):
+            m = m.view(1, 1, L, S)
+        elif m.dim() == 3 and tuple(m.shape) == (b * layer.num_heads, L, S):
+            m = m.view(b, layer.num_heads, L, S)
+        elif m.dim() == 4 and tuple(m.shape) == (b, layer.num_heads, L, S):
+            pass
+        else:
+            raise ValueError(
+                f"attn_mask must have shape [L, S] = [{L}, {S}], [B*num_heads, L, S] = "
+                f"[{b * layer.num_heads}, {L}, {S}] or [B, num_heads, L, S], got "
+                f"{list(attn_mask.shape)}"
+            )
+        total = m
+    if key_padding_mask is not None:
+        check_same_device(state_patterns=like, key_padding_mask=key_padding_mask)
+        if tuple(key_padding_mask.shape) != (b, S):
+            raise ValueError(
+                f"key_padding_mask must have shape [B, S] = [{b}, {S}], got "
+                f"{list(key_padding_mask.shape)}"
+            )
+        if checking:
+            _check_mask_values(key_padding_mask, "key_padding_mask")
+        m = _additive(key_padding_mask, like.dtype).view(b, 1, 1, S)
+        total = m if total is None else total + m
+    if checking and total is not None:
+        _check_rows_visible(total.expand(b, layer.num_heads, L, S))
+    return total
+
+
+@torch.no_grad()
+def _copy_mha_weights(layer: Hopfield, mha: nn.MultiheadAttention):
+    """Copy the projection weights of ``mha`` into ``layer`` (shapes must agree)."""
+    if not isinstance(mha, nn.MultiheadAttention):
+        raise TypeError(f"mha must be a torch.nn.MultiheadAttention, got {type(mha).__name__}")
+    if not (layer.projections and layer.out_projection):
+        raise ValueError(
+            "load_multihead_attention needs a layer with projections and out_projection"
+        )
+    if (
+        (mha.embed_dim, mha.num_heads, mha.kdim, mha.vdim)
+        != (layer.d_model, layer.num_heads, layer.stored_dim, layer.pattern_dim)
+        or layer.key_dim != layer.d_model
+        or layer.value_dim != layer.d_model
+    ):
+        raise ValueError("mha's embed_dim, num_heads, kdim or vdim do not match this layer")
+    e = mha.embed_dim
+    if mha.in_proj_weight is not None:
+        wq, wk, wv = (
+            mha.in_proj_weight[:e],
+            mha.in_proj_weight[e : 2 * e],
+            mha.in_proj_weight[2 * e :],
+        )
+    else:
+        wq, wk, wv = mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight
+    layer.q_proj.weight.copy_(wq)
+    layer.k_proj.weight.copy_(wk)
+    layer.v_proj.weight.copy_(wv)
+    if mha.in_proj_bias is not None:
+        if layer.q_proj.bias is None:
+            raise ValueError("mha has biases but this layer was built with bias=False")
+        b = mha.in_proj_bias
+        layer.q_proj.bias.copy_(b[:e])
+        layer.k_proj.bias.copy_(b[e : 2 * e])
+        layer.v_proj.bias.copy_(b[2 * e :])
+    layer.out_proj.weight.copy_(mha.out_proj.weight)
+    if mha.out_proj.bias is not None and layer.out_proj.bias is not None:
+        layer.out_proj.bias.copy_(mha.out_proj.bias)
 
 
 def _inner_hopfield(
