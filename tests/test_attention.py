@@ -606,6 +606,8 @@ def _layers_for_compile():
             lambda x: (x, x[..., :6]),
         ),
         "Hopfield.pure": (Hopfield.pure(beta=2.0, steps=3), lambda x: (x[:, :3], x)),
+        # debug mode: its value checks stand aside while dynamo traces
+        "Hopfield validate=True": (Hopfield(8, num_heads=2, validate=True), lambda x: (x,)),
         "HopfieldPooling": (HopfieldPooling(8, num_heads=2, num_queries=2), lambda x: (x,)),
         "HopfieldLayer": (HopfieldLayer(8, num_stored=5, learn_values=True), lambda x: (x,)),
     }
@@ -614,7 +616,14 @@ def _layers_for_compile():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    ["Hopfield", "Hopfield-cross-masked", "Hopfield.pure", "HopfieldPooling", "HopfieldLayer"],
+    [
+        "Hopfield",
+        "Hopfield-cross-masked",
+        "Hopfield.pure",
+        "Hopfield validate=True",
+        "HopfieldPooling",
+        "HopfieldLayer",
+    ],
 )
 def test_layers_compile_to_one_graph(name, gen):
     """Checks eq. (5.5) under torch.compile(fullgraph=True): no graph break in any layer.
