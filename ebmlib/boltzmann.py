@@ -1,8 +1,9 @@
 """Boltzmann machines: stochastic binary units, Gibbs sampling, exact enumeration, learning.
 
-A Boltzmann machine (chapter 6) has ``n = n_visible + n_hidden`` binary units ``s_i in {0, 1}``,
-a symmetric weight matrix ``W`` with zero diagonal and biases ``b``. Its energy and distribution
-at temperature ``T`` are
+A Boltzmann machine (chapter 6) has ``n = n_visible + n_hidden`` binary units ``s_j in {0, 1}``,
+a symmetric weight matrix ``W`` with zero diagonal and biases ``b``. Its energy
+(:math:numref:`eq-boltzmann-energy`) and distribution at temperature ``T``
+(:math:numref:`eq-boltzmann-distribution`) are
 
 .. math::
 
@@ -10,9 +11,10 @@ at temperature ``T`` are
 
 Units are ordered visible first, then hidden. States are rows: a batch of states has shape
 ``[B, n]``. Exact quantities (``log Z``, probabilities, moments) enumerate all ``2^n`` states as
-a ``[2^n, n]`` tensor, in chunks, so they are practical up to about 20 units. In that
-enumeration, state number ``k`` has unit ``i`` equal to bit ``n - 1 - i`` of ``k`` (unit 0 is the
-most significant bit), see :func:`all_states` and :func:`state_index`.
+a ``[2^n, n]`` tensor, in chunks, so they are practical up to about 20 units. The enumeration is
+the library's one order (:func:`binary_states`): state number ``k`` has unit ``j`` equal to bit
+``j`` of ``k`` (least significant bit first), and :func:`state_index` is its inverse. With
+hidden units, the joint state number is ``k = k_v + 2^n_visible k_h``.
 
 See chapter 6 of the book.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import _states
+from ._states import MAX_EXACT_UNITS, binary_states, state_chunks
 from ._validation import (
     check_binary,
     check_choice,
@@ -36,16 +41,18 @@ from ._validation import (
     check_nonnegative,
     check_positive,
     check_same_device,
+    check_same_dtype,
     check_tensor,
 )
-from .utils import progress
+from .utils import Result, progress
 
 __all__ = [
     "BoltzmannMachine",
+    "BoltzmannHistory",
     "AnnealResult",
     "anneal",
     "geometric_schedule",
-    "all_states",
+    "binary_states",
     "state_index",
     "empirical_distribution",
     "kl_divergence",
@@ -55,8 +62,6 @@ __all__ = [
     "MAX_EXACT_UNITS",
 ]
 
-#: Largest number of units for which exact enumeration is allowed (2^24 states).
-MAX_EXACT_UNITS = 24
 _CHUNK = 1 << 15  # states per enumeration chunk
 
 
@@ -71,49 +76,32 @@ def all_states(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """All binary states of ``n`` units (or the slice ``start:stop`` of them) as rows.
+    """Deprecated alias of :func:`binary_states` (since 0.2.0).
 
-    State number ``k`` has unit ``i`` equal to bit ``n - 1 - i`` of ``k``, so the rows are in
-    lexicographic order with unit 0 the most significant bit.
-
-    Parameters
-    ----------
-    n : int
-        Number of units (0 to 24).
-    start, stop : int
-        Slice of state numbers to build (default: all ``2^n``).
-    dtype : torch.dtype
-        dtype of the result.
-    device : torch.device or str, optional
-        Where to build it.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``[stop - start, n]`` with entries in {0, 1}.
+    Before 0.2.0 this function numbered states with unit 0 as the *most* significant bit. The
+    library now has one order, least significant bit first, shared by :func:`binary_states`,
+    :func:`state_index`, :meth:`BoltzmannMachine.probabilities_exact` and every other exact
+    routine; this alias returns the states in that order, so that code pairing it with those
+    routines stays correct.
     """
-    n = check_int(n, "n", minimum=0)
-    if n > MAX_EXACT_UNITS:
-        raise ValueError(f"n must be <= {MAX_EXACT_UNITS} for enumeration, got {n}")
-    stop = 2**n if stop is None else check_int(stop, "stop", minimum=0)
-    start = check_int(start, "start", minimum=0)
-    if not start <= stop <= 2**n:
-        raise ValueError(
-            f"need 0 <= start <= stop <= 2**n = {2**n}, got start={start}, stop={stop}"
-        )
-    codes = torch.arange(start, stop, device=device, dtype=torch.int64)
-    shifts = torch.arange(n - 1, -1, -1, device=device, dtype=torch.int64)
-    return ((codes[:, None] >> shifts) & 1).to(dtype)
+    warnings.warn(
+        "ebmlib.boltzmann.all_states is deprecated since ebmlib 0.2.0; use "
+        "ebmlib.boltzmann.binary_states. States are now numbered least significant bit first "
+        "(unit j is bit j of the state number), the order of probabilities_exact and state_index",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return binary_states(n, start=start, stop=stop, dtype=dtype, device=device)
 
 
 @functools.lru_cache(maxsize=16)
 def _cached_states(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """All ``2^n`` states for small ``n`` (at most one chunk), kept for reuse."""
-    return all_states(n, dtype=dtype, device=device)
+    return binary_states(n, dtype=dtype, device=device)
 
 
 def state_index(states: torch.Tensor) -> torch.Tensor:
-    """Number of each binary state in the enumeration order of :func:`all_states`.
+    """Number of each binary state in the order of :func:`binary_states` (unit ``j`` is bit ``j``).
 
     Parameters
     ----------
@@ -127,11 +115,7 @@ def state_index(states: torch.Tensor) -> torch.Tensor:
     """
     check_tensor(states, "states", min_ndim=1)
     check_binary(states, "states")
-    n = states.shape[-1]
-    if n > 62:
-        raise ValueError(f"states must have at most 62 units to be numbered, got {n}")
-    weights = 2 ** torch.arange(n - 1, -1, -1, device=states.device, dtype=torch.int64)
-    return (states.to(torch.int64) * weights).sum(-1)
+    return _states.state_index(states)
 
 
 def empirical_distribution(
@@ -149,7 +133,7 @@ def empirical_distribution(
     Returns
     -------
     torch.Tensor
-        Shape ``[2^n]``, summing to one, in the order of :func:`all_states`.
+        Shape ``[2^n]``, summing to one, in the order of :func:`binary_states`.
     """
     check_tensor(states, "states", ndim=2)
     n = states.shape[-1]
@@ -160,6 +144,24 @@ def empirical_distribution(
     return counts / counts.sum()
 
 
+def _check_distribution(p: Any, name: str) -> torch.Tensor:
+    """``p`` must be a floating tensor of non-negative entries whose last axis sums to one."""
+    check_tensor(p, name, min_ndim=1, floating=True)
+    if bool((p < 0).any()):
+        raise ValueError(f"{name} must be a probability vector: found negative entries")
+    # Round-off of a sum of K terms is about K eps; allow far more, reject real normalisation
+    # errors (an unnormalised vector, counts, or weights).
+    tol = max(1e-6, 100 * p.shape[-1] * torch.finfo(p.dtype).eps)
+    total = p.sum(-1)
+    if bool(((total - 1).abs() > tol).any()):
+        worst = float(total.flatten()[(total - 1).abs().flatten().argmax()])
+        raise ValueError(
+            f"{name} must be a probability vector whose last axis sums to 1 (within {tol:.0e}), "
+            f"found a sum of {worst:.6g}; normalise it first"
+        )
+    return p
+
+
 def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Kullback-Leibler divergence ``KL(p || q) = sum_x p(x) log(p(x) / q(x))`` in nats.
 
@@ -168,21 +170,22 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     p, q : torch.Tensor
-        Probability vectors of the same shape ``[..., K]`` (the last axis sums to one).
+        Probability vectors of the same shape ``[..., K]``: non-negative, the last axis summing
+        to one (up to round-off; anything else raises a ``ValueError``).
 
     Returns
     -------
     torch.Tensor
         Shape ``[...]``.
     """
-    check_tensor(p, "p", min_ndim=1, floating=True)
-    check_tensor(q, "q", min_ndim=1, floating=True)
+    _check_distribution(p, "p")
+    _check_distribution(q, "q")
     if p.shape != q.shape:
         raise ValueError(
             f"p and q must have the same shape, got {tuple(p.shape)} and {tuple(q.shape)}"
         )
-    if bool((p < 0).any()) or bool((q < 0).any()):
-        raise ValueError("p and q must be non-negative probability vectors")
+    check_same_dtype(p=p, q=q)
+    check_same_device(p=p, q=q)
     terms = torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p))
     return terms.sum(-1)
 
@@ -191,13 +194,50 @@ def _as_temperature(T: Any) -> float:
     return check_positive(T, "T")
 
 
+def _boltzmann_rule(
+    clamped: tuple[torch.Tensor, torch.Tensor], free: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Data minus model moments (:math:numref:`eq-boltzmann-rule`): ``(dW, db)``.
+
+    ``clamped`` and ``free`` are ``(mean [n], second moment [n, n])`` pairs; the diagonal of
+    ``dW`` is zeroed (a unit has no coupling with itself).
+    """
+    (m_data, c_data), (m_model, c_model) = clamped, free
+    dW = c_data - c_model
+    return dW - torch.diag_embed(torch.diagonal(dW)), m_data - m_model
+
+
+@dataclass
+class BoltzmannHistory(Result):
+    """Training history of :meth:`BoltzmannMachine.fit`, one entry per epoch.
+
+    Attributes
+    ----------
+    epoch : list of int
+        Epoch number (1, 2, ...).
+    corr_gap : list of float
+        ``max |<s_i s_j>_data - <s_i s_j>_model|`` of the epoch's last update.
+    log_likelihood : list of float
+        Exact mean log-likelihood of the training data (nats per example); empty when not
+        tracked.
+    kl : list of float
+        Exact ``KL(p_data || p_model)`` over visible states (nats); empty when not tracked.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    corr_gap: list[float] = field(default_factory=list)
+    log_likelihood: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+
+
 # ----------------------------------------------------------------------------------------------
 # The machine
 # ----------------------------------------------------------------------------------------------
 class BoltzmannMachine(nn.Module):
     """A fully connected Boltzmann machine with binary {0, 1} units.
 
-    Energy and distribution (chapter 6, eqs. (6.1)-(6.2)):
+    Energy and distribution (chapter 6, :math:numref:`eq-boltzmann-energy` and
+    :math:numref:`eq-boltzmann-distribution`):
 
     .. math::
 
@@ -226,7 +266,9 @@ class BoltzmannMachine(nn.Module):
         0 without hidden units (the log-likelihood is then concave and zero is a fine start)
         and 0.1 with hidden units (to break the symmetry between them).
     generator : torch.Generator, optional
-        Randomness for the initial weights (default: a CPU generator seeded with 0).
+        Randomness for the initial weights (a CPU generator); ``None`` uses torch's global
+        generator, so ``torch.manual_seed`` makes the machine reproducible. Nothing is drawn
+        when ``init_std`` is 0.
     dtype : torch.dtype
         Parameter dtype (use ``torch.float64`` for exact checks).
     device : torch.device or str, optional
@@ -250,15 +292,14 @@ class BoltzmannMachine(nn.Module):
             # Hidden units need broken symmetry: with W = 0 they would all learn the same thing.
             init_std = 0.0 if self.n_hidden == 0 else 0.1
         init_std = check_nonnegative(init_std, "init_std")
-        check_generator(generator)
-        if generator is None:  # a fixed default seed; the global random state is never touched
-            generator = torch.Generator().manual_seed(0)
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        check_generator(generator, device="cpu")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         n = self.n_units
-        w = torch.randn(n, n, generator=generator, dtype=torch.float64) * init_std
-        w = torch.triu(w, diagonal=1)
-        w = w + w.T
+        w = torch.zeros(n, n, dtype=torch.float64)
+        if init_std > 0:
+            w = torch.triu(torch.randn(n, n, generator=generator, dtype=torch.float64), 1)
+            w = (w + w.T) * init_std
         # fit() applies the Boltzmann rule directly, so gradients are off by default; call
         # ``requires_grad_()`` to differentiate the exact quantities with autograd.
         self.weight = nn.Parameter(w.to(dtype=dtype, device=device), requires_grad=False)
@@ -325,7 +366,8 @@ class BoltzmannMachine(nn.Module):
         With ``E_Ising(sigma) = -1/2 sigma^T J sigma - h^T sigma`` (``J`` symmetric, zero
         diagonal), substituting ``sigma = 2 s - 1`` gives ``W = 4 J``, ``b = 2 h - 2 J 1`` and
         the constant ``c = -1/2 1^T J 1 + h^T 1``, stored in ``energy_offset``, so
-        ``machine.energy(s) == E_Ising(2 s - 1)`` exactly (chapter 6, eq. (6.6)).
+        ``machine.energy(s) == E_Ising(2 s - 1)`` exactly (chapter 6,
+        :math:numref:`eq-boltzmann-ising`).
 
         Parameters
         ----------
@@ -374,7 +416,8 @@ class BoltzmannMachine(nn.Module):
 
     # -- energy and conditionals --------------------------------------------------------------
     def energy(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy ``E(s) = -1/2 s^T W s - b^T s + c`` of each state (chapter 6, eq. (6.1)).
+        """Energy ``E(s) = -1/2 s^T W s - b^T s + c`` of each state
+        (:math:numref:`eq-boltzmann-energy`).
 
         Parameters
         ----------
@@ -394,7 +437,7 @@ class BoltzmannMachine(nn.Module):
         return -0.5 * ((s @ W) * s).sum(-1) - s @ self.bias + self.energy_offset
 
     def local_field(self, states: torch.Tensor) -> torch.Tensor:
-        """Local fields ``h_i = sum_j W_ij s_j + b_i`` (chapter 6, eq. (6.3)).
+        """Local fields ``h_i = sum_j W_ij s_j + b_i`` (:math:numref:`eq-boltzmann-conditional`).
 
         ``h_i = E(s with s_i = 0) - E(s with s_i = 1)``, so the heat-bath probability of
         ``s_i = 1`` given the other units is ``sigmoid(h_i / T)``.
@@ -437,23 +480,27 @@ class BoltzmannMachine(nn.Module):
         units: Sequence[int] | torch.Tensor | None = None,
         order: str = "sequential",
     ) -> torch.Tensor:
-        """Heat-bath (Gibbs) sweeps, batched over chains (chapter 6, eq. (6.3)).
+        """Heat-bath (Gibbs) sweeps, batched over chains (:math:numref:`eq-boltzmann-conditional`).
 
         Each unit ``i`` in turn is set to 1 with probability ``sigmoid(h_i / T)`` given the
         current values of all the others, for every chain at once. One sweep visits each unit
         in ``units`` once: in index order (``order="sequential"``) or in a fresh random order per
-        sweep (``order="random"``). Units not in ``units`` stay clamped.
+        sweep (``order="random"``; one order per sweep, shared by all chains of the batch, so
+        each chain is a random-scan sampler but the chains of one call are not independent
+        during the transient). Units not in ``units`` stay clamped. Every sweep leaves ``p_T``
+        invariant (:math:numref:`eq-boltzmann-stationary`).
 
         Parameters
         ----------
         states : torch.Tensor
-            Shape ``[B, n]`` or ``[n]``, entries in {0, 1}; not modified.
+            Shape ``[..., n]``, entries in {0, 1}; not modified.
         T : float
             Temperature (> 0).
         sweeps : int
             Number of sweeps (>= 0).
         generator : torch.Generator, optional
-            Source of randomness (on the device of the machine).
+            Source of randomness (on the device of the machine); ``None`` uses torch's global
+            generator.
         units : sequence of int, optional
             Which units to update (default all); e.g. ``range(n_visible, n)`` samples the hidden
             units with the visible ones clamped.
@@ -479,11 +526,9 @@ class BoltzmannMachine(nn.Module):
                 raise ValueError("units must name at least one unit")
             if bool((idx < 0).any()) or bool((idx >= n).any()):
                 raise ValueError(f"units must be indices in [0, {n}), got {idx.tolist()}")
-        squeeze = states.dim() == 1
-        s = states.reshape(-1, n).to(self.weight.dtype).clone()  # [B, n]
+        s = states.reshape(-1, n).to(self.weight.dtype)  # [B, n]
         s = self._sweeps(s, T, sweeps, generator, idx, order)
-        out = s.to(states.dtype)
-        return out.reshape(states.shape[-1]) if squeeze else out.reshape(states.shape)
+        return s.to(states.dtype).reshape(states.shape)
 
     def _sweeps(
         self,
@@ -494,35 +539,23 @@ class BoltzmannMachine(nn.Module):
         idx: torch.Tensor | None = None,
         order: str = "sequential",
     ) -> torch.Tensor:
-        """Unchecked heat-bath sweeps on ``s`` ``[B, n]`` in place (float, parameter dtype).
+        """Unchecked heat-bath sweeps of the chains ``s`` ``[B, n]`` (parameter dtype).
 
-        Unit ``i`` becomes 1 when ``u < sigmoid(h_i / T)`` with ``u ~ U(0, 1)``, written as
-        ``sum_j W_ij s_j > T logit(u) - b_i`` so that the thresholds of a whole sweep are drawn
-        and transformed at once and each unit costs one matrix-vector product.
+        Returns new states ``[B, n]``; ``s`` is not modified. The chains are held unit-major
+        (``[n, B]``) so that setting one unit of every chain writes one contiguous row.
         """
-        n = self.n_units
-        idx = torch.arange(n) if idx is None else idx
-        m = idx.numel()
+        idx = torch.arange(self.n_units) if idx is None else idx
         W, b = self.W, self.bias
-        Wt = W.T.contiguous()  # row i is column i of the symmetric W
-        # Work on a unit-major copy so that writing one unit's values is contiguous; ``s`` is
-        # a [B, n] view of it.
-        sT = s.T.contiguous()  # [n, B]
-        s_in = s
-        s = sT.T
+        x = s.T.clone()  # [n, B]: row i holds unit i of every chain
         for _ in range(sweeps):
-            u = torch.rand((s.shape[0], m), generator=generator, device=s.device, dtype=s.dtype)
             if order == "random":
-                perm = torch.randperm(m, generator=generator, device=s.device).cpu()
-                sweep_idx = idx[perm]
-            else:
-                sweep_idx = idx
-            # thr[k] = T logit(u) - b_i for the k-th visited unit i: [m, B]
-            thr = (T * (torch.log(u) - torch.log1p(-u)) - b[sweep_idx.to(s.device)]).T.contiguous()
-            for k, i in enumerate(sweep_idx.tolist()):
-                sT[i] = torch.mv(s, Wt[i]) > thr[k]
-        s_in.copy_(s)
-        return s_in
+                idx = idx[torch.randperm(idx.numel(), generator=generator, device=s.device).cpu()]
+            u = torch.rand((idx.numel(), x.shape[1]), generator=generator, device=s.device,
+                           dtype=s.dtype)  # fmt: skip
+            for k, i in enumerate(idx.tolist()):
+                field = W[i] @ x + b[i]  # local field h_i of every chain, [B]
+                x[i] = (u[k] < torch.sigmoid(field / T)).to(x.dtype)
+        return x.T
 
     @torch.no_grad()
     def sample(
@@ -544,22 +577,22 @@ class BoltzmannMachine(nn.Module):
 
     # -- exact enumeration -------------------------------------------------------------------
     def _chunks(self, n: int):
+        """All ``2^n`` states in the order of :func:`binary_states`, ``2^15`` rows at a time."""
+        dtype, device = self.weight.dtype, self.weight.device
         if 2**n <= _CHUNK:
-            yield _cached_states(n, self.weight.dtype, self.weight.device)
+            yield _cached_states(n, dtype, device)
             return
-        for start in range(0, 2**n, _CHUNK):
-            stop = min(start + _CHUNK, 2**n)
-            yield all_states(
-                n, start=start, stop=stop, dtype=self.weight.dtype, device=self.weight.device
-            )
+        for start, stop in state_chunks(n, _CHUNK):
+            yield binary_states(n, start=start, stop=stop, dtype=dtype, device=device)
 
     def energies_exact(self) -> torch.Tensor:
-        """Energies of all ``2^n`` states in the order of :func:`all_states`, shape ``[2^n]``."""
+        """Energies of all ``2^n`` states in the order of :func:`binary_states`, shape ``[2^n]``."""
         n = self._check_exact()
         return torch.cat([self._energy(s) for s in self._chunks(n)])
 
     def log_partition_exact(self, T: float = 1.0) -> torch.Tensor:
-        """``log Z_T = log sum_s exp(-E(s)/T)`` by enumerating all ``2^n`` states (eq. (6.2)).
+        """``log Z_T = log sum_s exp(-E(s)/T)`` by enumerating all ``2^n`` states
+        (:math:numref:`eq-boltzmann-distribution`).
 
         Vectorised over chunks of ``2^15`` states and combined with ``logsumexp``.
 
@@ -574,7 +607,7 @@ class BoltzmannMachine(nn.Module):
         return torch.logsumexp(torch.stack(parts), dim=0)
 
     def probabilities_exact(self, T: float = 1.0, *, over: str = "joint") -> torch.Tensor:
-        """Exact Boltzmann probabilities by enumeration (chapter 6, eq. (6.2)).
+        """Exact Boltzmann probabilities by enumeration (:math:numref:`eq-boltzmann-distribution`).
 
         Parameters
         ----------
@@ -588,14 +621,14 @@ class BoltzmannMachine(nn.Module):
         Returns
         -------
         torch.Tensor
-            Probabilities in the order of :func:`all_states`, summing to one.
+            Probabilities in the order of :func:`binary_states` (for ``"joint"`` the state
+            number is ``k_v + 2^n_visible k_h``), summing to one.
         """
         T = _as_temperature(T)
         check_choice(over, "over", ("joint", "visible"))
-        logp = -self.energies_exact() / T
-        p = torch.softmax(logp, dim=0)
-        if over == "visible":
-            p = p.reshape(2**self.n_visible, 2**self.n_hidden).sum(-1)
+        p = torch.softmax(-self.energies_exact() / T, dim=0)
+        if over == "visible":  # visible units are the low bits: row k_h, column k_v
+            p = p.reshape(2**self.n_hidden, 2**self.n_visible).sum(0)
         return p
 
     def visible_probabilities_exact(self, T: float = 1.0) -> torch.Tensor:
@@ -613,12 +646,11 @@ class BoltzmannMachine(nn.Module):
         (torch.Tensor, torch.Tensor)
             The minimum energy (scalar) and the ground states ``[k, n]``.
         """
-        e = self.energies_exact()
-        emin = e.min()
-        tol = 1e-9 if e.dtype == torch.float64 else 1e-4
-        idx = torch.nonzero(e <= emin + tol * (1 + emin.abs())).reshape(-1)
-        states = (idx[:, None] >> torch.arange(self.n_units - 1, -1, -1, device=idx.device)) & 1
-        return emin, states.to(self.weight.dtype)
+        n = self._check_exact()
+        emin = self.energies_exact().min()
+        tol = 1e-9 if emin.dtype == torch.float64 else 1e-4
+        ground = [s[self._energy(s) <= emin + tol * (1 + emin.abs())] for s in self._chunks(n)]
+        return emin, torch.cat(ground)
 
     def free_energy(self, visible: torch.Tensor, T: float = 1.0) -> torch.Tensor:
         """``F(v) = -T log sum_h exp(-E(v, h)/T)``, exact over the ``2^n_hidden`` hidden states.
@@ -701,13 +733,18 @@ class BoltzmannMachine(nn.Module):
         sweeps: int = 1,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Free-phase moments ``<s_i>`` and ``<s_i s_j>`` under ``p_T`` (chapter 6, eq. (6.8)).
+        """Free-phase moments ``<s_i>`` and ``<s_i s_j>`` under ``p_T``
+        (:math:numref:`eq-boltzmann-rule`).
 
         Parameters
         ----------
+        T : float
+            Temperature (> 0).
         method : {"exact", "gibbs"}
             ``"exact"`` enumerates all states. ``"gibbs"`` runs ``sweeps`` sweeps from
             ``states`` (required, shape ``[B, n]``) and averages over the chains.
+        states, sweeps, generator
+            Start states, number of sweeps and randomness for ``"gibbs"``.
 
         Returns
         -------
@@ -715,8 +752,8 @@ class BoltzmannMachine(nn.Module):
             Means ``[n]`` and second moments ``[n, n]``.
         """
         check_choice(method, "method", ("exact", "gibbs"))
+        T = _as_temperature(T)
         if method == "exact":
-            T = _as_temperature(T)
             n = self._check_exact()
             if 2**n <= _CHUNK:  # one table: a single energy evaluation
                 S = _cached_states(n, self.weight.dtype, self.weight.device)
@@ -725,8 +762,7 @@ class BoltzmannMachine(nn.Module):
             corr = torch.zeros(n, n, dtype=self.weight.dtype, device=self.weight.device)
             log_z = self.log_partition_exact(T)
             for s in self._chunks(n):
-                w = torch.exp(-self._energy(s) / T - log_z)
-                m, c = self._moments(s, w)
+                m, c = self._moments(s, torch.exp(-self._energy(s) / T - log_z))
                 mean += m
                 corr += c
             return mean, corr
@@ -744,7 +780,8 @@ class BoltzmannMachine(nn.Module):
         sweeps: int = 10,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clamped-phase moments ``<s_i>_data`` and ``<s_i s_j>_data`` (chapter 6, eq. (6.8)).
+        """Clamped-phase moments ``<s_i>_data`` and ``<s_i s_j>_data``
+        (:math:numref:`eq-boltzmann-rule`).
 
         The visible units are clamped to the rows of ``data``; hidden units (if any) follow
         their posterior ``p(h | v)`` at ``T = 1``, either exactly by enumerating the
@@ -758,6 +795,7 @@ class BoltzmannMachine(nn.Module):
         """
         data = self._check_data(data)
         check_choice(method, "method", ("exact", "gibbs"))
+        sweeps = check_int(sweeps, "sweeps", minimum=1)
         v = data.to(self.weight.dtype)
         nv, nh = self.n_visible, self.n_hidden
         if nh == 0:
@@ -767,7 +805,7 @@ class BoltzmannMachine(nn.Module):
             post = self.hidden_posterior_exact(v)  # [N, H]
             hs = _cached_states(nh, v.dtype, v.device)  # [H, nh]
             eh = post @ hs  # [N, nh] = E[h | v]
-            ehh = torch.einsum("nk,ki,kj->nij", post, hs, hs).mean(0)  # [nh, nh]
+            ehh = torch.einsum("nk,ki,kj->ij", post, hs, hs) / v.shape[0]  # [nh, nh]
             N = v.shape[0]
             mean = torch.cat([v.mean(0), eh.mean(0)])
             cvv = v.T @ v / N
@@ -776,7 +814,7 @@ class BoltzmannMachine(nn.Module):
             return mean, corr
         h0 = self.random_state(v.shape[0], generator=generator)[:, nv:]
         s = torch.cat([v, h0], dim=1)
-        s = self.gibbs(s, T=1.0, sweeps=sweeps, generator=generator, units=range(nv, nv + nh))
+        s = self._sweeps(s, 1.0, sweeps, generator, torch.arange(nv, nv + nh))
         return self._moments(s)
 
     def _check_data(self, data: Any) -> torch.Tensor:
@@ -790,13 +828,38 @@ class BoltzmannMachine(nn.Module):
         check_same_device(data=data, parameters=self.weight)
         return data
 
+    def _statistics(
+        self,
+        batch: torch.Tensor,
+        method: str,
+        chains: torch.Tensor | None = None,
+        sweeps: int = 1,
+        clamped_sweeps: int = 10,
+        generator: torch.Generator | None = None,
+    ):
+        """Clamped and free moments for one update, and the advanced persistent chains.
+
+        ``method="exact"`` enumerates both phases; ``"gibbs"`` samples the clamped phase with
+        ``clamped_sweeps`` sweeps over the hidden units and the free phase from the persistent
+        ``chains`` ``[B, n]`` advanced by ``sweeps`` sweeps.
+        """
+        if method == "exact":
+            return self.data_statistics(batch), self.model_statistics(), chains
+        clamped = self.data_statistics(
+            batch, method="gibbs", sweeps=clamped_sweeps, generator=generator
+        )
+        chains = self._sweeps(chains, 1.0, sweeps, generator)
+        return clamped, self._moments(chains), chains
+
     def gradient(
         self, data: torch.Tensor, *, method: str = "exact", generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The Boltzmann learning rule: gradient of the mean log-likelihood (eq. (6.8)).
+        """The Boltzmann learning rule: gradient of the mean log-likelihood
+        (:math:numref:`eq-boltzmann-rule`).
 
         ``dL/dw_ij = <s_i s_j>_data - <s_i s_j>_model`` for each pair ``i != j`` (one coupling
-        per pair) and ``dL/db_i = <s_i>_data - <s_i>_model``, at ``T = 1``.
+        per pair) and ``dL/db_i = <s_i>_data - <s_i>_model``, at ``T = 1``, of the mean
+        log-likelihood :math:numref:`eq-boltzmann-loglik`.
 
         Parameters
         ----------
@@ -804,18 +867,24 @@ class BoltzmannMachine(nn.Module):
             Visible data, shape ``[N, n_visible]``.
         method : {"exact"}
             Only exact statistics here; :meth:`fit` also offers sampled statistics.
+        generator : torch.Generator, optional
+            Unused (kept for a uniform signature).
 
         Returns
         -------
         (torch.Tensor, torch.Tensor)
             ``dW`` ``[n, n]`` (symmetric, zero diagonal) and ``db`` ``[n]``.
         """
+        data = self._check_data(data)
         check_choice(method, "method", ("exact",))
-        md, cd = self.data_statistics(data, method="exact")
-        mm, cm = self.model_statistics(method="exact")
-        dW = cd - cm
-        dW = dW - torch.diag_embed(torch.diagonal(dW))
-        return dW, md - mm
+        clamped, free, _ = self._statistics(data, "exact")
+        return _boltzmann_rule(clamped, free)
+
+    @torch.no_grad()
+    def _visible_log_probabilities(self) -> torch.Tensor:
+        """Exact ``log p(v)`` of all ``2^n_visible`` visible states, in log space."""
+        logp = torch.log_softmax(-self.energies_exact(), dim=0)
+        return torch.logsumexp(logp.reshape(2**self.n_hidden, 2**self.n_visible), dim=0)
 
     def fit(
         self,
@@ -832,16 +901,17 @@ class BoltzmannMachine(nn.Module):
         track: bool | None = None,
         generator: torch.Generator | None = None,
         progress_bar: bool | None = None,
-    ) -> dict[str, list[float]]:
+    ) -> BoltzmannHistory:
         """Train with the Boltzmann learning rule (Ackley, Hinton and Sejnowski, 1985).
 
-        Each update is gradient ascent on the mean log-likelihood (chapter 6, eq. (6.8)):
+        Each update is gradient ascent on the mean log-likelihood
+        :math:numref:`eq-boltzmann-loglik` along the rule :math:numref:`eq-boltzmann-rule`:
 
-        ``W += lr (<s s^T>_data - <s s^T>_model)`` (off the diagonal),
-        ``b += lr (<s>_data - <s>_model)``,
+        ``W += lr (<s s^T>_data - <s s^T>_model - weight_decay W)`` (off the diagonal),
+        ``b += lr (<s>_data - <s>_model)``.
 
-        minus ``lr * weight_decay * W``. The clamped ("data") phase fixes the visible units to the
-        data; the free ("model") phase samples all units.
+        The clamped ("data") phase fixes the visible units to the data; the free ("model")
+        phase samples all units.
 
         Parameters
         ----------
@@ -858,21 +928,30 @@ class BoltzmannMachine(nn.Module):
             sweeps over the hidden units. ``"auto"``: exact when ``n <= 16``.
         batch_size : int, optional
             Mini-batch size (default: the whole data set, one update per epoch).
+        n_chains, sweeps, clamped_sweeps : int
+            Sampler settings of ``"gibbs"``.
         weight_decay : float
             L2 penalty on the weights.
         track : bool, optional
             Record the exact log-likelihood and KL each epoch (default: when ``n <= 16``).
         generator : torch.Generator, optional
-            Randomness for mini-batches and sampling.
+            Randomness for mini-batches and sampling (``None``: torch's global generator).
         progress_bar : bool, optional
             Force the progress bar on/off (default: ``ebmlib.utils.progress_disabled()``).
 
         Returns
         -------
-        dict of lists
-            ``"epoch"``, ``"corr_gap"`` (max ``|<s_i s_j>_data - <s_i s_j>_model|`` of the last
-            update) and, when tracked, ``"log_likelihood"`` (nats per example) and ``"kl"``
-            (``KL(p_data || p_model)``, nats).
+        BoltzmannHistory
+            Per epoch: ``epoch``, ``corr_gap`` and, when tracked, ``log_likelihood`` and ``kl``.
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (the learning rate is too large): the parameters stop being
+            finite, or the tracked mean log-likelihood falls below
+            ``min(L_0, -n_visible log 2) - n_visible log 2``, where ``L_0`` is its value before
+            training; the model then gives the data ``2^n_visible`` times less probability per
+            example than both its start and the uniform distribution.
         """
         data = self._check_data(data)
         epochs = check_int(epochs, "epochs", minimum=1)
@@ -885,62 +964,60 @@ class BoltzmannMachine(nn.Module):
         check_generator(generator, device=self.weight.device)
         N = data.shape[0]
         batch_size = N if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-        n = self.n_units
         if method == "auto":
-            method = "exact" if n <= 16 else "gibbs"
-        if method == "exact":
-            self._check_exact()
-        if track is None:
-            track = n <= 16
-        if track:
+            method = "exact" if self.n_units <= 16 else "gibbs"
+        track = self.n_units <= 16 if track is None else bool(track)
+        if method == "exact" or track:
             self._check_exact()
         chains = self.random_state(n_chains, generator=generator) if method == "gibbs" else None
         if track:
             data_idx = state_index(data)
             p_data = empirical_distribution(data, dtype=self.weight.dtype)
-        history: dict[str, list[float]] = {"epoch": [], "corr_gap": []}
-        if track:
-            history["log_likelihood"] = []
-            history["kl"] = []
+            floor = -self.n_visible * math.log(2.0)  # the uniform model's log-likelihood
+            floor = min(float(self._visible_log_probabilities()[data_idx].mean()), floor) + floor
+        x = data.to(self.weight.dtype)
+        history = BoltzmannHistory()
         disable = None if progress_bar is None else not progress_bar
-        for epoch in progress(range(epochs), desc="Boltzmann fit", disable=disable):
-            if batch_size >= N:
-                batches = [data]
-            else:
-                perm = torch.randperm(N, generator=generator, device=data.device)
-                batches = [data[perm[i : i + batch_size]] for i in range(0, N, batch_size)]
-            for batch in batches:
+        for epoch in progress(range(1, epochs + 1), desc="Boltzmann fit", disable=disable):
+            if batch_size < N:
+                x = x[torch.randperm(N, generator=generator, device=x.device)]
+            for batch in x.split(batch_size):
                 with torch.no_grad():
-                    if method == "exact":
-                        md, cd = self.data_statistics(batch, method="exact")
-                        mm, cm = self.model_statistics(method="exact")
-                    else:
-                        md, cd = self.data_statistics(
-                            batch, method="gibbs", sweeps=clamped_sweeps, generator=generator
-                        )
-                        chains = self.gibbs(chains, T=1.0, sweeps=sweeps, generator=generator)
-                        mm, cm = self._moments(chains)
-                    dW = cd - cm
-                    dW = dW - torch.diag_embed(torch.diagonal(dW))
+                    clamped, free, chains = self._statistics(
+                        batch, method, chains, sweeps, clamped_sweeps, generator
+                    )
+                    dW, db = _boltzmann_rule(clamped, free)
                     W = self.W
                     self.weight.copy_(W + lr * (dW - weight_decay * W))
-                    self.bias.add_(lr * (md - mm))
-            history["epoch"].append(epoch + 1)
-            history["corr_gap"].append(float(dW.abs().max()))
+                    self.bias.add_(lr * db)
+            history.epoch.append(epoch)
+            history.corr_gap.append(float(dW.abs().max()))
+            if not all(bool(torch.isfinite(p).all()) for p in (self.weight, self.bias)):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch}: the parameters are no longer finite; "
+                    f"lower lr (now {lr:g})"
+                )
             if track:
-                with torch.no_grad():
-                    pv = self.probabilities_exact(over="visible")  # one enumeration
-                    history["log_likelihood"].append(float(torch.log(pv[data_idx]).mean()))
-                    history["kl"].append(float(kl_divergence(p_data, pv)))
+                log_pv = self._visible_log_probabilities()
+                ll = float(log_pv[data_idx].mean())
+                history.log_likelihood.append(ll)
+                history.kl.append(float((p_data * (p_data.clamp_min(1e-300).log() - log_pv)).sum()))
+                if not ll >= floor:  # also catches NaN
+                    raise FloatingPointError(
+                        f"training diverged at epoch {epoch}: the mean log-likelihood fell to "
+                        f"{ll:.4g} nats, below {floor:.4g} (n_visible log 2 under both its "
+                        f"start and the uniform model); lower lr (now {lr:g})"
+                    )
         return history
 
     # -- exact Markov kernels ----------------------------------------------------------------
     @torch.no_grad()
     def transition_matrix(self, T: float = 1.0, *, kind: str = "random", site: int | None = None):
-        """Exact heat-bath transition matrix over all ``2^n`` states (chapter 6, eqs. (6.4)-(6.5)).
+        """Exact heat-bath transition matrix over all ``2^n`` states
+        (:math:numref:`eq-boltzmann-detailed-balance`, :math:numref:`eq-boltzmann-stationary`).
 
         ``P[a, b]`` is the probability of moving from state ``a`` to state ``b`` (rows sum to 1),
-        in the order of :func:`all_states`.
+        in the order of :func:`binary_states`.
 
         Parameters
         ----------
@@ -989,7 +1066,8 @@ class BoltzmannMachine(nn.Module):
         Computes ``p_k = p_0 P^k`` for the sweep kernel of :meth:`transition_matrix`
         (``kind="sweep"``) without forming the matrix: updating unit ``i`` pools the mass of each
         pair of states that differ only in unit ``i`` and splits it as ``1 - q`` : ``q`` with
-        ``q = sigmoid(h_i / T)`` (chapter 6, eq. (6.3)). Cost ``O(n 2^n)`` per sweep.
+        ``q = sigmoid(h_i / T)`` (:math:numref:`eq-boltzmann-conditional`). Cost ``O(n 2^n)``
+        per sweep.
 
         Parameters
         ----------
@@ -1015,11 +1093,11 @@ class BoltzmannMachine(nn.Module):
         if bool((p0 < 0).any()) or abs(float(p0.sum()) - 1.0) > 1e-6:
             raise ValueError("p0 must be a probability vector (non-negative, summing to 1)")
         dtype, device = self.weight.dtype, self.weight.device
-        S = all_states(n, dtype=dtype, device=device)
+        S = binary_states(n, dtype=dtype, device=device)
         idx = torch.arange(2**n, device=device)
         pairs = []
         for i in range(n):
-            bit = 1 << (n - 1 - i)
+            bit = 1 << i  # unit i is bit i of the state number
             a = idx[(idx & bit) == 0]  # states with s_i = 0
             b = a | bit  # the same states with s_i = 1
             q = torch.sigmoid((S[a] @ self.W[:, i] + self.bias[i]) / T)
@@ -1037,10 +1115,10 @@ class BoltzmannMachine(nn.Module):
     def _site_kernel(self, i: int, T: float) -> torch.Tensor:
         n = self.n_units
         dtype, device = self.weight.dtype, self.weight.device
-        s = all_states(n, dtype=dtype, device=device)  # [S, n]
+        s = binary_states(n, dtype=dtype, device=device)  # [S, n]
         p1 = torch.sigmoid((s @ self.W[:, i] + self.bias[i]) / T)  # [S]
         idx = torch.arange(2**n, device=device)
-        bit = 1 << (n - 1 - i)
+        bit = 1 << i  # unit i is bit i of the state number
         idx0 = idx & ~bit  # state with s_i = 0
         idx1 = idx | bit  # state with s_i = 1
         P = torch.zeros(2**n, 2**n, dtype=dtype, device=device)
@@ -1071,8 +1149,8 @@ def geometric_schedule(
     return T_start * (T_end / T_start) ** k
 
 
-@dataclass
-class AnnealResult:
+@dataclass(frozen=True)
+class AnnealResult(Result):
     """Output of :func:`anneal`.
 
     Attributes
@@ -1113,12 +1191,14 @@ class _CallableEnergy:
 
     def sweeps(self, s: torch.Tensor, T: float, sweeps: int, generator) -> torch.Tensor:
         for _ in range(sweeps):
-            u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)
+            # [n, B], drawn as BoltzmannMachine._sweeps draws them: same seed, same run
+            u = torch.rand((self.n_units, s.shape[0]), generator=generator, device=s.device,
+                           dtype=s.dtype)  # fmt: skip
             for i in range(self.n_units):
                 s1, s0 = s.clone(), s.clone()
                 s1[:, i], s0[:, i] = 1, 0
                 dE = self.energy(s0) - self.energy(s1)  # = h_i for a Boltzmann machine
-                s[:, i] = (u[:, i] < torch.sigmoid(dE / T)).to(s.dtype)
+                s[:, i] = (u[i] < torch.sigmoid(dE / T)).to(s.dtype)
         return s
 
 
@@ -1140,8 +1220,8 @@ def anneal(
     """Simulated annealing (Kirkpatrick et al., 1983) with heat-bath sweeps (chapter 6).
 
     At each temperature ``T_k`` of ``schedule`` every chain does ``sweeps_per_step`` heat-bath
-    sweeps (eq. (6.3)); as ``T`` falls the stationary distribution ``p_T(s) ~ exp(-E(s)/T)``
-    concentrates on the lowest-energy states.
+    sweeps (:math:numref:`eq-boltzmann-conditional`); as ``T`` falls the stationary distribution
+    ``p_T(s) ~ exp(-E(s)/T)`` concentrates on the lowest-energy states.
 
     Parameters
     ----------

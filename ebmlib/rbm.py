@@ -1,34 +1,44 @@
 """Restricted Boltzmann machines with Bernoulli units (chapter 7).
 
-An RBM couples visible units ``v in {0,1}^n_v`` and hidden units ``h in {0,1}^n_h`` through
+An RBM couples visible units ``v in {0,1}^n_v`` and hidden units ``h in {0,1}^n_h`` through the
+energy :math:numref:`eq-rbm-energy`
 
-    E(v, h) = -v^T b - h^T c - v^T W h,                                   (7.1)
+.. math::
+
+    E(v, h) = -v^\\top b - h^\\top c - v^\\top W h ,
 
 with no visible-visible and no hidden-hidden couplings. Summing the hidden units out gives the
-free energy
+free energy :math:numref:`eq-rbm-free-energy`
 
-    F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j}),                  (7.3)
+.. math::
+
+    F(v) = -v^\\top b - \\sum_j \\mathrm{softplus}(c_j + v^\\top W_{:, j}) ,
 
 so that ``p(v) = exp(-F(v)) / Z``. Batches are rows: ``v`` has shape ``[B, n_visible]`` and
 ``h`` has shape ``[B, n_hidden]``; the weight matrix ``W`` has shape ``[n_visible, n_hidden]``.
 
-The module offers block Gibbs sampling, training by contrastive divergence (CD-k), persistent
-contrastive divergence (PCD) and the exact gradient (tiny models), and the ladder of likelihood
-estimates of chapter 7: the exact partition function by enumeration of the smaller layer,
-annealed importance sampling (AIS) and the exact pseudo-likelihood.
+The module offers block Gibbs sampling (at any temperature ``T``), training by contrastive
+divergence (CD-k), persistent contrastive divergence (PCD) and the exact gradient (tiny models),
+and the ladder of likelihood estimates of chapter 7: the exact partition function by
+enumeration of the smaller layer, annealed importance sampling (AIS) and the exact
+pseudo-likelihood. Enumerated states follow the library's one order (:func:`binary_states`:
+unit ``j`` is bit ``j`` of the state number).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._states import MAX_EXACT_UNITS, binary_states, state_chunks
 from ._validation import (
     check_binary,
     check_choice,
@@ -38,20 +48,19 @@ from ._validation import (
     check_nonnegative,
     check_positive,
     check_probability,
+    check_same_dtype,
     check_tensor,
 )
-from .utils import progress
+from .utils import Result, progress
 
 __all__ = [
     "RBM",
-    "enumerate_states",
+    "RBMHistory",
+    "binary_states",
     "independent_log_likelihood",
     "draw_gibbs_chain",
     "MAX_EXACT_UNITS",
 ]
-
-#: Largest size of the smaller layer for which :meth:`RBM.log_partition_exact` enumerates.
-MAX_EXACT_UNITS = 25
 
 
 def enumerate_states(
@@ -61,31 +70,14 @@ def enumerate_states(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """All binary vectors of length ``n`` (or those with codes ``start <= k < stop``).
-
-    Row ``k`` holds the bits of the integer ``k``, least significant bit first.
-
-    Parameters
-    ----------
-    n : int
-        Number of units (0 to 62).
-    start, stop : int
-        Range of integer codes to enumerate; default all ``2**n``.
-    dtype, device
-        Of the result.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``[stop - start, n]`` with entries in {0, 1}.
-    """
-    n = check_int(n, "n", minimum=0)
-    if n > 62:
-        raise ValueError(f"n must be <= 62 to enumerate states, got {n}")
-    stop = 2**n if stop is None else stop
-    codes = torch.arange(start, stop, device=device, dtype=torch.int64)
-    bits = (codes[:, None] >> torch.arange(n, device=device)) & 1
-    return bits.to(dtype)
+    """Deprecated alias of :func:`binary_states` (since 0.2.0); same order, LSB first."""
+    warnings.warn(
+        "ebmlib.rbm.enumerate_states is deprecated since ebmlib 0.2.0; use "
+        "ebmlib.rbm.binary_states (the same states in the same order)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return binary_states(n, start=start, stop=stop, dtype=dtype, device=device)
 
 
 def _softplus(x: torch.Tensor) -> torch.Tensor:
@@ -100,7 +92,71 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
 def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Samples ``1[u < p]`` with ``u`` uniform, drawn from ``generator``; same dtype as ``p``."""
     u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-    return (u < p).to(p.dtype)
+    return torch.lt(u, p, out=u)  # 1 where u < p, written over u: one pass, no new tensor
+
+
+class _Statistics(NamedTuple):
+    """What one gradient estimate needs (:math:numref:`eq-rbm-gradient`).
+
+    The data term uses the rows ``v0`` and ``ph0 = p(h = 1 | v0)``; the model term either the
+    chain samples ``vk`` and ``phk = p(h = 1 | vk)`` (CD and PCD) or the enumerated
+    expectations ``exact = (E[v h^T], E[v], E[h])``.
+    """
+
+    v0: torch.Tensor  # [m, n_v] data rows
+    ph0: torch.Tensor  # [m, n_h]
+    vk: torch.Tensor | None = None  # [m', n_v] visible samples of the chains
+    phk: torch.Tensor | None = None  # [m', n_h]
+    exact: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    chains: torch.Tensor | None = None  # hidden state of persistent chains after the last step
+    reconstruction: torch.Tensor | None = None  # p(v = 1 | h_0), h_0 ~ p(h | v0) (CD only)
+
+
+def _gradient(s: _Statistics) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Data minus model statistics for ``(W, b, c)`` (:math:numref:`eq-rbm-gradient`).
+
+    ``<v h^T>_data - <v h^T>_model`` with the hidden units of both terms summed out
+    (``h -> p(h = 1 | v)``), and likewise ``<v>`` and ``<h>``.
+    """
+    m = s.v0.shape[0]
+    gW = (s.v0 / m).T @ s.ph0  # <v h^T>_data, [n_v, n_h]
+    gb, gc = s.v0.mean(0), s.ph0.mean(0)
+    if s.exact is None:
+        gW.addmm_(s.vk.T, s.phk, alpha=-1.0 / s.vk.shape[0])  # minus <v h^T>_model
+        return gW, gb - s.vk.mean(0), gc - s.phk.mean(0)
+    evh, ev, eh = s.exact
+    return gW - evh, gb - ev, gc - eh
+
+
+@dataclass
+class RBMHistory(Result):
+    """Training history of :meth:`RBM.fit`, one entry per epoch.
+
+    Attributes
+    ----------
+    epoch : list of int
+        Epoch number (1, 2, ...).
+    time : list of float
+        Cumulative training seconds (monitoring and callbacks excluded).
+    lr : list of float
+        Learning rate of the epoch's last update.
+    reconstruction_error : list of float
+        Mean over the epoch's rows and pixels of ``(p(v_i = 1 | h) - v_i)^2`` with
+        ``h ~ p(h | v)``: the mean squared error of a one-step reconstruction. Empty when not
+        recorded (see ``track_error`` of :meth:`RBM.fit`).
+    log_likelihood : list of float
+        Exact mean log-likelihood of ``monitor`` (NaN in epochs that were not evaluated);
+        empty without ``monitor``.
+    extra : dict of lists
+        What ``callback`` returned, one list per key.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    reconstruction_error: list[float] = field(default_factory=list)
+    log_likelihood: list[float] = field(default_factory=list)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def independent_log_likelihood(
@@ -141,10 +197,10 @@ def independent_log_likelihood(
 class RBM(nn.Module):
     """A restricted Boltzmann machine with Bernoulli visible and hidden units.
 
-    Energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, eq. (7.1)); the parameters are
-    ``W`` (``[n_visible, n_hidden]``), ``b`` (visible biases, ``[n_visible]``) and ``c`` (hidden
-    biases, ``[n_hidden]``). Batches are rows: ``v`` is ``[B, n_visible]``, ``h`` is
-    ``[B, n_hidden]``. See chapter 7 (:ref:`chapter-rbm`).
+    Energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, :math:numref:`eq-rbm-energy`); the
+    parameters are ``W`` (``[n_visible, n_hidden]``), ``b`` (visible biases, ``[n_visible]``) and
+    ``c`` (hidden biases, ``[n_hidden]``). Batches are rows: ``v`` is ``[B, n_visible]``, ``h``
+    is ``[B, n_hidden]``. See chapter 7 (:ref:`chapter-rbm`).
 
     Parameters
     ----------
@@ -153,7 +209,7 @@ class RBM(nn.Module):
     init_std : float
         Standard deviation of the Gaussian initial weights (biases start at zero).
     generator : torch.Generator, optional
-        Source of the initial weights (CPU generator).
+        Source of the initial weights (a CPU generator); ``None`` uses torch's global generator.
     dtype : torch.dtype
         Floating dtype of the parameters.
     device : torch.device or str, optional
@@ -216,23 +272,35 @@ class RBM(nn.Module):
         return h
 
     def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Joint energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (chapter 7, eq. (7.1)).
+        """Joint energy ``E(v, h) = -v^T b - h^T c - v^T W h`` (:math:numref:`eq-rbm-energy`).
 
         Parameters
         ----------
         v : torch.Tensor
             ``[B, n_visible]`` (or ``[n_visible]``).
         h : torch.Tensor
-            ``[B, n_hidden]`` (or ``[n_hidden]``).
+            ``[B, n_hidden]`` (or ``[n_hidden]``); a single state (1-D) pairs with every row of
+            the other argument. Floating ``v`` and ``h`` must share a dtype; an integer one
+            takes the other's dtype (the model's when both are integer).
 
         Returns
         -------
         torch.Tensor
             ``[B]`` (or 0-d).
         """
-        v = self._check_v(v)
-        h = self._check_h(h)
-        W, b, c = self._params_as(v.dtype)
+        check_tensor(v, "v", ndim=(1, 2))
+        check_tensor(h, "h", ndim=(1, 2))
+        if v.dim() == 2 and h.dim() == 2 and v.shape[0] != h.shape[0]:
+            raise ValueError(
+                f"v and h must hold the same number of states (rows), got v of shape "
+                f"{tuple(v.shape)} and h of shape {tuple(h.shape)}"
+            )
+        dtype = check_same_dtype(v=v, h=h)
+        if not (v.is_floating_point() or h.is_floating_point()):
+            dtype = self.W.dtype
+        v = self._check_v(v.to(dtype))
+        h = self._check_h(h.to(dtype))
+        W, b, c = self._params_as(dtype)
         return -(v @ b) - (h @ c) - ((v @ W) * h).sum(-1)
 
     def _params_as(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -241,7 +309,8 @@ class RBM(nn.Module):
         return self.W.to(dtype), self.b.to(dtype), self.c.to(dtype)
 
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
-        """Free energy ``F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j})`` (eq. (7.3)).
+        """Free energy ``F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j})``
+        (:math:numref:`eq-rbm-free-energy`).
 
         ``p(v) = exp(-F(v)) / Z``; differentiable with respect to the parameters and ``v``.
 
@@ -262,7 +331,8 @@ class RBM(nn.Module):
     def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
         """Free energy of the hidden layer ``F(h) = -h^T c - sum_i softplus(b_i + W_{i,:} h)``.
 
-        The visible units summed out, so ``p(h) = exp(-F(h)) / Z`` (eq. (7.4)).
+        The visible units summed out, so ``p(h) = exp(-F(h)) / Z``
+        (:math:numref:`eq-rbm-hidden-free-energy`).
 
         Parameters
         ----------
@@ -281,18 +351,21 @@ class RBM(nn.Module):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample_h(
-        self, v: torch.Tensor, generator: torch.Generator | None = None
+        self, v: torch.Tensor, generator: torch.Generator | None = None, *, T: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample the hidden layer given the visible one (eq. (7.5)).
+        """Sample the hidden layer given the visible one (:math:numref:`eq-rbm-conditionals`).
 
-        ``p(h_j = 1 | v) = sigmoid(c_j + v^T W_{:, j})``, independently over ``j``.
+        ``p_T(h_j = 1 | v) = sigmoid((c_j + v^T W_{:, j}) / T)``, independently over ``j``: the
+        conditional of ``p_T(v, h) ~ exp(-E(v, h) / T)``.
 
         Parameters
         ----------
         v : torch.Tensor
             ``[B, n_visible]`` (or ``[n_visible]``).
         generator : torch.Generator, optional
-            Source of randomness (on ``v``'s device).
+            Source of randomness (on ``v``'s device); ``None`` uses torch's global generator.
+        T : float
+            Temperature (> 0); 1 is the model itself.
 
         Returns
         -------
@@ -300,25 +373,28 @@ class RBM(nn.Module):
             Both ``[B, n_hidden]``; samples in {0, 1}.
         """
         v = self._check_v(v)
+        T = check_positive(T, "T")
         check_generator(generator, device=v.device)
         W, _, c = self._params_as(v.dtype)
-        p = torch.sigmoid(v @ W + c)
+        p = torch.sigmoid((v @ W + c) / T)
         return p, _bernoulli(p, generator)
 
     @torch.no_grad()
     def sample_v(
-        self, h: torch.Tensor, generator: torch.Generator | None = None
+        self, h: torch.Tensor, generator: torch.Generator | None = None, *, T: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample the visible layer given the hidden one (eq. (7.5)).
+        """Sample the visible layer given the hidden one (:math:numref:`eq-rbm-conditionals`).
 
-        ``p(v_i = 1 | h) = sigmoid(b_i + W_{i, :} h)``, independently over ``i``.
+        ``p_T(v_i = 1 | h) = sigmoid((b_i + W_{i, :} h) / T)``, independently over ``i``.
 
         Parameters
         ----------
         h : torch.Tensor
             ``[B, n_hidden]`` (or ``[n_hidden]``).
         generator : torch.Generator, optional
-            Source of randomness (on ``h``'s device).
+            Source of randomness (on ``h``'s device); ``None`` uses torch's global generator.
+        T : float
+            Temperature (> 0).
 
         Returns
         -------
@@ -326,16 +402,25 @@ class RBM(nn.Module):
             Both ``[B, n_visible]``; samples in {0, 1}.
         """
         h = self._check_h(h)
+        T = check_positive(T, "T")
         check_generator(generator, device=h.device)
         W, b, _ = self._params_as(h.dtype)
-        p = torch.sigmoid(h @ W.T + b)
+        p = torch.sigmoid((h @ W.T + b) / T)
         return p, _bernoulli(p, generator)
 
     @torch.no_grad()
     def gibbs(
-        self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None
+        self,
+        v: torch.Tensor,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+        *,
+        T: float = 1.0,
     ) -> torch.Tensor:
-        """Run ``k`` steps of block Gibbs sampling ``v -> h -> v'`` (chapter 7, eq. (7.5)).
+        """Run ``k`` steps of block Gibbs sampling ``v -> h -> v'``
+        (:math:numref:`eq-rbm-conditionals`).
+
+        Each step leaves ``p_T(v) ~ sum_h exp(-E(v, h) / T)`` invariant.
 
         Parameters
         ----------
@@ -344,7 +429,9 @@ class RBM(nn.Module):
         k : int
             Number of full steps (>= 0).
         generator : torch.Generator, optional
-            Source of randomness.
+            Source of randomness; ``None`` uses torch's global generator.
+        T : float
+            Temperature (> 0).
 
         Returns
         -------
@@ -353,11 +440,12 @@ class RBM(nn.Module):
         """
         v = self._check_v(v)
         k = check_int(k, "k", minimum=0)
+        T = check_positive(T, "T")
         check_generator(generator, device=v.device)
         W, b, c = self._params_as(v.dtype)
         for _ in range(k):
-            h = _bernoulli(torch.sigmoid(v @ W + c), generator)
-            v = _bernoulli(torch.sigmoid(h @ W.T + b), generator)
+            h = _bernoulli(torch.sigmoid((v @ W + c) / T), generator)
+            v = _bernoulli(torch.sigmoid((h @ W.T + b) / T), generator)
         return v
 
     # ------------------------------------------------------------------ exact quantities
@@ -372,17 +460,17 @@ class RBM(nn.Module):
     def _enumeration_chunks(self, chunk_size: int):
         """Yield ``(states, neg_free_energy)`` over all states of the smaller layer (float64).
 
-        When the hidden layer is the smaller one the states are hidden vectors and the
-        free energy is the hidden one (eq. (7.4)); otherwise visible vectors and eq. (7.3).
+        When the hidden layer is the smaller one the states are hidden vectors and the free
+        energy is the hidden one (:math:numref:`eq-rbm-hidden-free-energy`); otherwise visible
+        vectors and :math:numref:`eq-rbm-free-energy`.
         """
         W = self.W.detach().to(torch.float64)
         b = self.b.detach().to(torch.float64)
         c = self.c.detach().to(torch.float64)
         over_hidden = self.n_hidden <= self.n_visible
         n = self.n_hidden if over_hidden else self.n_visible
-        total = 2**n
-        for start in range(0, total, chunk_size):
-            s = enumerate_states(n, start, min(total, start + chunk_size), device=W.device)
+        for start, stop in state_chunks(n, chunk_size):
+            s = binary_states(n, start=start, stop=stop, device=W.device)
             if over_hidden:
                 neg_f = s @ c + _softplus(s @ W.T + b).sum(-1)
             else:
@@ -394,8 +482,9 @@ class RBM(nn.Module):
         """Exact ``log Z`` by enumerating the smaller layer and summing the other out.
 
         With ``n_h <= n_v``, ``log Z = logsumexp_h [h^T c + sum_i softplus(b_i + W_{i,:} h)]``
-        over all ``2**n_h`` hidden vectors (chapter 7, eq. (7.7)); otherwise the same over the
-        ``2**n_v`` visible vectors with the free energy (7.3). Computed in float64 in chunks.
+        over all ``2**n_h`` hidden vectors (:math:numref:`eq-rbm-logz-exact`); otherwise the
+        same over the ``2**n_v`` visible vectors with the free energy. Computed in float64 in
+        chunks.
 
         Parameters
         ----------
@@ -410,7 +499,7 @@ class RBM(nn.Module):
         Raises
         ------
         ValueError
-            If the smaller layer has more than ``MAX_EXACT_UNITS`` (25) units.
+            If the smaller layer has more than ``MAX_EXACT_UNITS`` (24) units.
         """
         chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         self._check_exact("log_partition_exact")
@@ -421,11 +510,11 @@ class RBM(nn.Module):
     def model_expectations_exact(
         self, chunk_size: int = 2**16
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Exact model expectations ``E[v h^T]``, ``E[v]``, ``E[h]`` by enumeration (eq. (7.9)).
+        """Exact model expectations ``E[v h^T]``, ``E[v]``, ``E[h]`` by enumeration.
 
-        These are the negative-phase statistics of the log-likelihood gradient. Summing the
-        larger layer out analytically, e.g. over hidden states,
-        ``E[v_i h_j] = sum_h p(h) h_j sigmoid(b_i + W_{i,:} h)``.
+        These are the negative-phase statistics of the log-likelihood gradient
+        :math:numref:`eq-rbm-gradient`. Summing the larger layer out analytically, e.g. over
+        hidden states, ``E[v_i h_j] = sum_h p(h) h_j sigmoid(b_i + W_{i,:} h)``.
 
         Returns
         -------
@@ -458,13 +547,13 @@ class RBM(nn.Module):
 
     @torch.no_grad()
     def probabilities_exact(self) -> torch.Tensor:
-        """Exact ``p(v)`` of all visible vectors, ordered as the rows of :func:`enumerate_states`.
+        """Exact ``p(v)`` of all visible vectors, ordered as the rows of :func:`binary_states`.
 
         Only for ``n_visible <= 20``. Returns a float64 tensor of shape ``[2**n_visible]``.
         """
         if self.n_visible > 20:
             raise ValueError(f"probabilities_exact needs n_visible <= 20, got {self.n_visible}")
-        v = enumerate_states(self.n_visible, device=self.W.device)
+        v = binary_states(self.n_visible, device=self.W.device)
         return torch.exp(-self.free_energy(v) - self.log_partition_exact())
 
     def _reduce(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -482,7 +571,8 @@ class RBM(nn.Module):
         log_z: torch.Tensor | float | None = None,
         reduction: str = "mean",
     ) -> torch.Tensor:
-        """Log-likelihood ``log p(v) = -F(v) - log Z`` of binary rows (chapter 7, eq. (7.6)).
+        """Log-likelihood ``log p(v) = -F(v) - log Z`` of binary rows
+        (:math:numref:`eq-rbm-loglik`).
 
         Parameters
         ----------
@@ -522,7 +612,8 @@ class RBM(nn.Module):
     def pseudo_likelihood(
         self, data: torch.Tensor, reduction: str = "mean", chunk_elements: int = 2**24
     ) -> torch.Tensor:
-        """Exact log pseudo-likelihood ``sum_i log p(v_i | v_{-i})`` over all bits (eq. (7.15)).
+        """Exact log pseudo-likelihood ``sum_i log p(v_i | v_{-i})`` over all bits
+        (:math:numref:`eq-rbm-pl`).
 
         Each conditional follows from a free-energy difference,
         ``log p(v_i | v_{-i}) = log sigmoid(F(v^{(i)}) - F(v))`` with ``v^{(i)}`` equal to ``v``
@@ -577,7 +668,8 @@ class RBM(nn.Module):
         base_data: torch.Tensor | None = None,
         betas: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log importance weights of annealed importance sampling (chapter 7, eqs. (7.12)-(7.13)).
+        """Log importance weights of annealed importance sampling (:math:numref:`eq-rbm-ais-path`,
+        :math:numref:`eq-rbm-ais-weight`).
 
         The path runs from a base-rate model A (``W = 0``, ``c = 0``, visible biases ``b_A``)
         to this model B through the unnormalised marginals
@@ -668,9 +760,10 @@ class RBM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate ``log Z`` by annealed importance sampling, with a standard error.
 
-        ``log Z ~ log Z_A + log mean_r w_r`` (chapter 7, eq. (7.14)); the standard error is the
-        delta-method value ``std(w) / (sqrt(R) mean(w))`` for ``R = n_chains`` runs. The
-        estimate of ``Z`` is unbiased, that of ``log Z`` slightly low on average (Jensen).
+        ``log Z ~ log Z_A + log mean_r w_r`` (:math:numref:`eq-rbm-ais-estimate`); the standard
+        error is the delta-method value ``std(w) / (sqrt(R) mean(w))`` for ``R = n_chains``
+        runs. The estimate of ``Z`` is unbiased, that of ``log Z`` slightly low on average
+        (Jensen).
         See :meth:`ais_log_weights` for the annealing path and parameters.
 
         Returns
@@ -689,6 +782,42 @@ class RBM(nn.Module):
         return log_z_a + log_mean, stderr
 
     # ------------------------------------------------------------------ gradients
+    def _cd_statistics(
+        self,
+        v0: torch.Tensor,
+        k: int,
+        generator: torch.Generator | None,
+        chains: torch.Tensor | None = None,
+    ) -> _Statistics:
+        """The samples of one CD-k or PCD-k gradient estimate (unchecked, no autograd).
+
+        The data term averages ``v_0 p(h | v_0)^T`` over the rows ``v_0`` ``[m, n_v]``
+        (:math:numref:`eq-rbm-gradient`). The model term comes from ``k`` block-Gibbs steps
+        ``h -> v -> h``: started at ``h_0 ~ p(h | v_0)`` for CD (:math:numref:`eq-rbm-cd`), or
+        at the hidden state ``chains`` of persistent chains for PCD (:math:numref:`eq-rbm-pcd`),
+        and it averages ``v_k p(h | v_k)^T`` over the chains.
+        """
+        W, b, c = self.W.detach(), self.b.detach(), self.c.detach()
+        ph0 = torch.sigmoid(v0 @ W + c)  # p(h = 1 | v_0), [m, n_h]
+        h = _bernoulli(ph0, generator) if chains is None else chains
+        reconstruction = None
+        for step in range(k):
+            pv = torch.sigmoid(h @ W.T + b)  # p(v = 1 | h)
+            if step == 0 and chains is None:
+                reconstruction = pv  # the data's one-step reconstruction, for free
+            vk = _bernoulli(pv, generator)
+            phk = torch.sigmoid(vk @ W + c)  # p(h = 1 | v_k)
+            if step < k - 1 or chains is not None:  # a last sample only to continue the chains
+                h = _bernoulli(phk, generator)
+        new_chains = None if chains is None else h
+        return _Statistics(v0, ph0, vk, phk, chains=new_chains, reconstruction=reconstruction)
+
+    def _exact_statistics(self, v0: torch.Tensor) -> _Statistics:
+        """The data term of the rows ``v0`` and the enumerated model term, in ``v0``'s dtype."""
+        W, c = self.W.detach().to(v0.dtype), self.c.detach().to(v0.dtype)
+        exact = tuple(t.to(v0.dtype) for t in self.model_expectations_exact())
+        return _Statistics(v0, torch.sigmoid(v0 @ W + c), exact=exact)
+
     @torch.no_grad()
     def log_likelihood_gradient(
         self,
@@ -697,15 +826,14 @@ class RBM(nn.Module):
         k: int = 1,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Gradient of the average log-likelihood of ``data``, exact or by CD-k (eq. (7.9)).
+        """Gradient of the average log-likelihood of ``data``, exact or by CD-k.
 
-        ``dL/dW = <v h^T>_data - <v h^T>_model`` with ``<.>_data`` the average over the rows
-        using ``p(h | v)``, and likewise ``<v>`` for ``b`` and ``<h>`` for ``c``. With
-        ``method="exact"`` the model term is enumerated (:meth:`model_expectations_exact`);
-        with ``"cd"`` it is the CD-k estimate (eq. (7.10)): ``v_0 = data``, ``h_0 ~ p(h | v_0)``,
-        ``k`` block-Gibbs steps to ``v_k``, and the model term ``v_k p(h | v_k)^T`` averaged
-        over rows. The random numbers are drawn in the same order as one full-batch CD update
-        of :meth:`fit`.
+        ``dL/dW = <v h^T>_data - <v h^T>_model`` (:math:numref:`eq-rbm-gradient`) with
+        ``<.>_data`` the average over the rows using ``p(h | v)``, and likewise ``<v>`` for ``b``
+        and ``<h>`` for ``c``. With ``method="exact"`` the model term is enumerated
+        (:meth:`model_expectations_exact`); with ``"cd"`` it is the CD-k estimate
+        (:math:numref:`eq-rbm-cd`), computed exactly as one full-batch CD update of :meth:`fit`
+        computes it (same random numbers for the same generator state).
 
         Parameters
         ----------
@@ -716,7 +844,7 @@ class RBM(nn.Module):
         k : int
             Gibbs steps for ``"cd"``.
         generator : torch.Generator, optional
-            Source of randomness for ``"cd"``.
+            Source of randomness for ``"cd"`` (``None``: torch's global generator).
 
         Returns
         -------
@@ -724,37 +852,31 @@ class RBM(nn.Module):
             ``{"W": [n_visible, n_hidden], "b": [n_visible], "c": [n_hidden]}``, float64 for
             ``"exact"``, the model's dtype for ``"cd"``.
         """
-        data = self._check_v(data, "data")
-        check_tensor(data, "data", ndim=2)
-        check_binary(data, "data")
+        data = self._check_rows(data, "data")
         method = check_choice(method, "method", ("exact", "cd"))
         k = check_int(k, "k", minimum=1)
         check_generator(generator, device=data.device)
         if method == "exact":
             self._check_exact('log_likelihood_gradient(method="exact")')
-            v0 = data.to(torch.float64)
-            W, b, c = (p.detach().to(torch.float64) for p in (self.W, self.b, self.c))
-            ph0 = torch.sigmoid(v0 @ W + c)
-            evh, ev, eh = self.model_expectations_exact()
-            m = v0.shape[0]
-            return {"W": v0.T @ ph0 / m - evh, "b": v0.mean(0) - ev, "c": ph0.mean(0) - eh}
-        v0 = data.to(self.W.dtype)
-        W, b, c = self.W.detach(), self.b.detach(), self.c.detach()
-        ph0 = torch.sigmoid(v0 @ W + c)
-        h = _bernoulli(ph0, generator)
-        for step in range(k):
-            vk = _bernoulli(torch.sigmoid(h @ W.T + b), generator)
-            phk = torch.sigmoid(vk @ W + c)
-            if step < k - 1:
-                h = _bernoulli(phk, generator)
-        m = v0.shape[0]
-        return {
-            "W": (v0.T @ ph0 - vk.T @ phk) / m,
-            "b": (v0 - vk).mean(0),
-            "c": (ph0 - phk).mean(0),
-        }
+            stats = self._exact_statistics(data.to(torch.float64))
+        else:
+            stats = self._cd_statistics(data.to(self.W.dtype), k, generator)
+        return dict(zip(("W", "b", "c"), _gradient(stats), strict=True))
 
     # ------------------------------------------------------------------ training
+    def _check_rows(self, data: Any, name: str) -> torch.Tensor:
+        """``data`` must be ``[N, n_visible]`` on the model's device with entries 0 and 1.
+
+        One scan of the values: an entry that is 0 or 1 is also finite.
+        """
+        check_tensor(data, name, ndim=2, finite=False)
+        check_last_dim(data, name, self.n_visible, "n_visible")
+        if data.device != self.W.device:
+            raise ValueError(f"{name} is on {data.device} but the RBM is on {self.W.device}")
+        if not bool(((data == 0) | (data == 1)).all()):
+            raise ValueError(f"{name} must contain only 0 and 1 entries (binary units)")
+        return data
+
     @torch.no_grad()
     def init_visible_bias(self, data: torch.Tensor) -> RBM:
         """Set ``b_i = log(m_i / (1 - m_i))`` with smoothed data means ``m_i`` (chapter 7).
@@ -764,10 +886,33 @@ class RBM(nn.Module):
         """
         data = self._check_v(data, "data")
         check_binary(data, "data")
-        d = data.reshape(-1, self.n_visible).to(torch.float64)
-        m = (d.sum(0) + 1.0) / (d.shape[0] + 2.0)
-        self.b.copy_((torch.log(m) - torch.log1p(-m)).to(self.b.dtype))
+        self._set_visible_bias(data.reshape(-1, self.n_visible))
         return self
+
+    @torch.no_grad()
+    def _set_visible_bias(self, rows: torch.Tensor) -> None:
+        m = (rows.sum(0, dtype=torch.float64) + 1.0) / (rows.shape[0] + 2.0)
+        self.b.copy_((torch.log(m) - torch.log1p(-m)).to(self.b.dtype))
+
+    @torch.no_grad()
+    def _step(
+        self,
+        stats: _Statistics,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        velocity: list[torch.Tensor | None],
+    ) -> None:
+        """``u <- momentum u + lr (data - model - weight_decay W)``, ``theta <- theta + u``."""
+        params = (self.W, self.b, self.c)
+        for theta, u, grad in zip(params, velocity, _gradient(stats), strict=True):
+            if theta is self.W and weight_decay > 0.0:
+                grad.add_(theta, alpha=-weight_decay)
+            if momentum == 0.0:
+                theta.add_(grad, alpha=lr)  # plain gradient ascent: no velocity to keep
+            else:
+                u.mul_(momentum).add_(grad, alpha=lr)
+                theta.add_(u)
 
     def fit(
         self,
@@ -788,22 +933,27 @@ class RBM(nn.Module):
         monitor: torch.Tensor | None = None,
         monitor_every: int = 1,
         callback: Callable[[RBM, int], Any] | None = None,
-        track_error: bool = True,
+        track_error: bool | None = None,
         progress_bar: bool | None = None,
-    ) -> dict[str, list[float]]:
+    ) -> RBMHistory:
         """Train by contrastive divergence, persistent CD, or the exact gradient (chapter 7).
 
-        Each update moves the parameters along the log-likelihood gradient (eq. (7.9))
-        ``dL/dW = E_data[v h^T] - E_model[v h^T]`` (and likewise ``v`` for ``b``, ``h`` for
-        ``c``), with the data term using ``p(h | v)`` and the model term estimated
+        Each update moves the parameters along the log-likelihood gradient
+        :math:numref:`eq-rbm-gradient`, ``dL/dW = E_data[v h^T] - E_model[v h^T]`` (and
+        likewise ``v`` for ``b``, ``h`` for ``c``), with the data term using ``p(h | v)`` and the
+        model term estimated
 
-        * ``"cd"``: from ``k`` Gibbs steps started at the minibatch (CD-k, eq. (7.10));
-        * ``"pcd"``: from ``k`` Gibbs steps of ``n_chains`` persistent chains (PCD, eq. (7.11));
-          the chain state is the hidden layer, so PCD-1 costs two matrix products;
+        * ``"cd"``: from ``k`` Gibbs steps started at the minibatch (CD-k,
+          :math:numref:`eq-rbm-cd`);
+        * ``"pcd"``: from ``k`` Gibbs steps of ``n_chains`` persistent chains (PCD,
+          :math:numref:`eq-rbm-pcd`); the chain state is the hidden layer, so PCD-1 costs the
+          same five matrix products per minibatch as CD-1;
         * ``"exact"``: by enumeration (:meth:`model_expectations_exact`; tiny models only).
 
         Updates use classical momentum ``u <- momentum u + lr_t (g - weight_decay W)``,
-        ``theta <- theta + u`` (weight decay only on ``W``).
+        ``theta <- theta + u`` (weight decay only on ``W``). The defaults are the fast path:
+        the only per-update work besides the gradient estimate is the reconstruction error of
+        CD, which reuses ``p(v | h_0)`` from the first Gibbs step.
 
         Parameters
         ----------
@@ -824,7 +974,8 @@ class RBM(nn.Module):
         weight_decay : float
             L2 penalty coefficient on ``W``.
         generator : torch.Generator, optional
-            Source of all randomness (shuffling and sampling).
+            Source of all randomness (shuffling and sampling); ``None`` uses torch's global
+            generator.
         lr_schedule : {"constant", "linear"}
             ``"linear"`` decays the learning rate linearly to zero over the run.
         init_visible_bias : bool
@@ -832,31 +983,36 @@ class RBM(nn.Module):
         n_chains : int, optional
             Number of persistent chains for ``"pcd"`` (default ``batch_size``).
         shuffle : bool
-            Reshuffle the rows every epoch.
+            Visit the rows in a fresh random order every epoch (one permutation of the data
+            per epoch; the minibatches are then contiguous slices).
         monitor : torch.Tensor, optional
             Binary rows whose exact average log-likelihood is recorded every
             ``monitor_every`` epochs (needs an enumerable model).
         monitor_every : int
             Epochs between monitor evaluations.
         callback : callable ``(model, epoch) -> dict or None``, optional
-            Called after every epoch; the items of a returned dict are appended to the history.
-        track_error : bool
-            Record the reconstruction error (a few extra operations per update).
+            Called after every epoch; the items of a returned dict are appended to
+            ``history.extra``.
+        track_error : bool, optional
+            Record the reconstruction error. Default (``None``): only where it is free, i.e.
+            for ``"cd"``; ``True`` also for ``"pcd"`` and ``"exact"`` at the cost of one more
+            matrix product per update.
         progress_bar : bool, optional
             Force the ``tqdm`` bar on or off (default: off under ``CI``/``EBMLIB_STATIC`` or
             without a terminal/notebook).
 
         Returns
         -------
-        dict of lists
-            ``"epoch"``, ``"time"`` (cumulative training seconds, monitoring excluded),
-            ``"lr"``, ``"reconstruction_error"`` (mean squared error of the one-step
-            reconstruction of the data), ``"log_likelihood"`` (when ``monitor`` is given),
-            plus whatever ``callback`` returns.
+        RBMHistory
+            One entry per epoch: ``epoch``, ``time``, ``lr``, ``reconstruction_error``,
+            ``log_likelihood`` (with ``monitor``) and ``extra`` (from ``callback``).
+
+        Raises
+        ------
+        FloatingPointError
+            When the weights stop being finite (the learning rate is too large).
         """
-        data = self._check_v(data, "data")
-        check_tensor(data, "data", ndim=2)
-        check_binary(data, "data")
+        data = self._check_rows(data, "data")
         method = check_choice(method, "method", ("cd", "pcd", "exact"))
         k = check_int(k, "k", minimum=1)
         epochs = check_int(epochs, "epochs", minimum=0)
@@ -871,178 +1027,87 @@ class RBM(nn.Module):
         n_chains = batch_size if n_chains is None else check_int(n_chains, "n_chains", minimum=1)
         monitor_every = check_int(monitor_every, "monitor_every", minimum=1)
         if monitor is not None:
-            monitor = self._check_v(monitor, "monitor")
-            check_binary(monitor, "monitor")
+            monitor = self._check_rows(monitor, "monitor")
             self._check_exact("fit(monitor=...)")
         if method == "exact":
             self._check_exact('fit(method="exact")')
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        track_error = method == "cd" if track_error is None else bool(track_error)
 
+        x = data.to(self.W.dtype)
         if init_visible_bias:
-            self.init_visible_bias(data)
-        x = data.to(self.W.dtype).contiguous()
+            self._set_visible_bias(x)
         n = x.shape[0]
-        bs = min(batch_size, n)
-        n_batches = math.ceil(n / bs)
-        total_updates = max(1, epochs * n_batches)
-        W, b, c = self.W.data, self.b.data, self.c.data
-        params = [W, b, c]
-        dW, db, dc = torch.zeros_like(W), torch.zeros_like(b), torch.zeros_like(c)
-        vel = [dW, db, dc]
-        nv, nh = self.n_visible, self.n_hidden
-        dt, dev = x.dtype, x.device
-        # preallocated buffers: the inner loop allocates nothing (fast on CPU and GPU)
-        nneg = n_chains if method == "pcd" else bs
-        v0_buf = torch.empty(bs, nv, dtype=dt, device=dev)
-        ph0_buf = torch.empty(bs, nh, dtype=dt, device=dev)
-        h_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
-        uh_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
-        pv_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
-        uv_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
-        vk_buf = torch.empty(nneg, nv, dtype=dt, device=dev)
-        phk_buf = torch.empty(nneg, nh, dtype=dt, device=dev)
-        ones = torch.ones(max(bs, nneg), dtype=dt, device=dev)
-        exact_states = None
-        if method == "exact" and min(nv, nh) <= 16:
-            # enumerate the smaller layer once; each update is then a few matrix products
-            exact_states = enumerate_states(min(nv, nh), dtype=torch.float64, device=dev)
-        if method == "pcd":
-            # persistent chains start from hidden samples of random data rows
-            idx = torch.randint(n, (n_chains,), generator=generator, device=dev)
-            h_buf.copy_(_bernoulli(torch.sigmoid(x[idx] @ W + c), generator))
-
-        history: dict[str, list[float]] = {
-            "epoch": [],
-            "time": [],
-            "lr": [],
-            "reconstruction_error": [],
-        }
-        if monitor is not None:
-            history["log_likelihood"] = []
-        elapsed = 0.0
-        update = 0
-        step_lr = lr
-        with torch.no_grad():
-            bar = progress(
-                range(1, epochs + 1),
-                desc=f"RBM {method}",
-                disable=None if progress_bar is None else not progress_bar,
-            )
-            for epoch in bar:
-                t0 = time.perf_counter()
-                order = torch.randperm(n, generator=generator, device=dev) if shuffle else None
-                err = torch.zeros((), dtype=dt, device=dev)
-                for i in range(n_batches):
-                    lo, hi = i * bs, min(n, (i + 1) * bs)
-                    m = hi - lo
-                    full = m == bs
-                    v0 = v0_buf if full else v0_buf[:m]
-                    if order is not None:
-                        torch.index_select(x, 0, order[lo:hi], out=v0)
-                    else:
-                        v0.copy_(x[lo:hi])
-                    ph0 = ph0_buf if full else ph0_buf[:m]
-                    if lr_schedule == "linear":
-                        step_lr = lr * (1.0 - update / total_updates)
-                    update += 1
-                    torch.addmm(c, v0, W, out=ph0).sigmoid_()  # p(h | v0), [m, n_h]
-                    if method == "exact":
-                        if exact_states is None:
-                            evh, ev, eh = self.model_expectations_exact()
-                        else:
-                            evh, ev, eh = _expectations_one_chunk(W, b, c, exact_states)
-                        if track_error:  # one-step reconstruction, for the error trace
-                            hr = _bernoulli(ph0, generator)
-                            err += F.mse_loss(
-                                torch.sigmoid(torch.addmm(b, hr, W.T)), v0, reduction="sum"
-                            )
-                        torch._foreach_mul_(vel, momentum)
-                        dW.addmm_(v0.T, ph0, alpha=step_lr / m).sub_(evh.to(dt), alpha=step_lr)
-                        db.add_(v0.mean(0) - ev.to(dt), alpha=step_lr)
-                        dc.add_(ph0.mean(0) - eh.to(dt), alpha=step_lr)
-                    else:
-                        if method == "cd":
-                            h = h_buf if full else h_buf[:m]
-                            uh, pv, uv = (
-                                (uh_buf, pv_buf, uv_buf)
-                                if full
-                                else (uh_buf[:m], pv_buf[:m], uv_buf[:m])
-                            )
-                            vk, phk = (vk_buf, phk_buf) if full else (vk_buf[:m], phk_buf[:m])
-                            torch.rand(uh.shape, generator=generator, out=uh)
-                            torch.lt(uh, ph0, out=h)
-                        else:
-                            h, uh, pv, uv, vk, phk = h_buf, uh_buf, pv_buf, uv_buf, vk_buf, phk_buf
-                        for step in range(k):
-                            torch.addmm(b, h, W.T, out=pv).sigmoid_()  # p(v | h)
-                            if step == 0 and method == "cd" and track_error:
-                                err += F.mse_loss(pv, v0, reduction="sum")
-                            torch.rand(uv.shape, generator=generator, out=uv)
-                            torch.lt(uv, pv, out=vk)
-                            torch.addmm(c, vk, W, out=phk).sigmoid_()  # p(h | v_k)
-                            if step < k - 1 or method == "pcd":
-                                torch.rand(uh.shape, generator=generator, out=uh)
-                                torch.lt(uh, phk, out=h)
-                        if method == "pcd" and track_error:
-                            hr = _bernoulli(ph0, generator)
-                            err += F.mse_loss(
-                                torch.sigmoid(torch.addmm(b, hr, W.T)), v0, reduction="sum"
-                            )
-                        mk = vk.shape[0]
-                        a_pos, a_neg = step_lr / m, -step_lr / mk
-                        if momentum > 0.0:
-                            torch._foreach_mul_(vel, momentum)
-                        else:
-                            for t in vel:
-                                t.zero_()
-                        dW.addmm_(v0.T, ph0, alpha=a_pos).addmm_(vk.T, phk, alpha=a_neg)
-                        db.addmv_(v0.T, ones[:m], alpha=a_pos).addmv_(vk.T, ones[:mk], alpha=a_neg)
-                        dc.addmv_(ph0.T, ones[:m], alpha=a_pos).addmv_(
-                            phk.T, ones[:mk], alpha=a_neg
-                        )
-                    if weight_decay > 0.0:
-                        dW.add_(W, alpha=-step_lr * weight_decay)
-                    torch._foreach_add_(params, vel)
-                if W.is_cuda:
-                    torch.cuda.synchronize(W.device)
-                elapsed += time.perf_counter() - t0
-                if not bool(torch.isfinite(W).all()):
-                    raise FloatingPointError(
-                        f"training diverged at epoch {epoch} (non-finite weights); "
-                        "lower lr or use momentum/weight decay"
-                    )
-                history["epoch"].append(epoch)
-                history["time"].append(elapsed)
-                history["lr"].append(step_lr)
-                history["reconstruction_error"].append(float(err) / n if track_error else math.nan)
-                if monitor is not None:
-                    if epoch % monitor_every == 0 or epoch == epochs:
-                        history["log_likelihood"].append(float(self.log_likelihood(monitor)))
-                    else:
-                        history["log_likelihood"].append(float("nan"))
-                if callback is not None:
-                    extra = callback(self, epoch)
-                    if isinstance(extra, dict):
-                        for key, val in extra.items():
-                            history.setdefault(key, []).append(val)
+        total_updates = max(1, epochs * math.ceil(n / batch_size))
+        chains = None
+        if method == "pcd":  # persistent chains start from hidden samples of random data rows
+            rows = torch.randint(n, (n_chains,), generator=generator, device=x.device)
+            chains = _bernoulli(torch.sigmoid(x[rows] @ self.W.detach() + self.c.detach()),
+                                generator)  # fmt: skip
+        velocity = [torch.zeros_like(p) if momentum > 0 else None for p in (self.W, self.b, self.c)]
+        history = RBMHistory()
+        elapsed, update, step_lr = 0.0, 0, lr
+        bar = progress(range(1, epochs + 1), desc=f"RBM {method}",
+                       disable=None if progress_bar is None else not progress_bar)  # fmt: skip
+        for epoch in bar:
+            t0 = time.perf_counter()
+            rows = x[torch.randperm(n, generator=generator, device=x.device)] if shuffle else x
+            err = torch.zeros((), dtype=x.dtype, device=x.device)  # summed over rows
+            for v0 in rows.split(batch_size):
+                if lr_schedule == "linear":
+                    step_lr = lr * (1.0 - update / total_updates)
+                update += 1
+                stats = self._training_statistics(v0, method, k, chains, generator)
+                chains = stats.chains
+                if track_error:
+                    err += self._reconstruction_error(v0, stats, generator)
+                self._step(stats, step_lr, momentum, weight_decay, velocity)
+            if x.is_cuda:
+                torch.cuda.synchronize(x.device)
+            elapsed += time.perf_counter() - t0
+            if not bool(torch.isfinite(self.W).all()):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch} (non-finite weights); "
+                    f"lower lr (now {lr:g}) or add weight decay"
+                )
+            history.epoch.append(epoch)
+            history.time.append(elapsed)
+            history.lr.append(step_lr)
+            if track_error:
+                history.reconstruction_error.append(float(err) / n)
+            if monitor is not None:
+                evaluate = epoch % monitor_every == 0 or epoch == epochs
+                ll = float(self.log_likelihood(monitor)) if evaluate else math.nan
+                history.log_likelihood.append(ll)
+            if callback is not None:
+                extra = callback(self, epoch)
+                for key, val in (extra.items() if isinstance(extra, dict) else ()):
+                    history.extra.setdefault(key, []).append(val)
         return history
 
+    def _training_statistics(
+        self,
+        v0: torch.Tensor,
+        method: str,
+        k: int,
+        chains: torch.Tensor | None,
+        generator: torch.Generator | None,
+    ) -> _Statistics:
+        if method == "exact":
+            return self._exact_statistics(v0)
+        return self._cd_statistics(v0, k, generator, chains if method == "pcd" else None)
 
-def _expectations_one_chunk(
-    W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, states: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Exact ``E[v h^T], E[v], E[h]`` given all states of the smaller layer (float64, eq. (7.9))."""
-    W, b, c = W.to(torch.float64), b.to(torch.float64), c.to(torch.float64)
-    if states.shape[1] == W.shape[1] and W.shape[1] <= W.shape[0]:  # states are hidden vectors
-        pre = torch.addmm(b, states, W.T)  # [S, n_v]
-        p = torch.softmax(states @ c + _softplus(pre).sum(-1), 0)
-        pv = torch.sigmoid(pre)
-        return (pv * p[:, None]).T @ states, p @ pv, p @ states
-    pre = torch.addmm(c, states, W)  # [S, n_h], states are visible vectors
-    p = torch.softmax(states @ b + _softplus(pre).sum(-1), 0)
-    ph = torch.sigmoid(pre)
-    return (states * p[:, None]).T @ ph, p @ states, p @ ph
+    def _reconstruction_error(
+        self, v0: torch.Tensor, stats: _Statistics, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``sum_rows mean_pixels (p(v = 1 | h) - v_0)^2`` with ``h ~ p(h | v_0)``."""
+        pv = stats.reconstruction
+        if pv is None:  # PCD and exact: one more half-step from the data
+            W, b, c = self.W.detach(), self.b.detach(), self.c.detach()
+            h = _bernoulli(torch.sigmoid(v0 @ W + c), generator)
+            pv = torch.sigmoid(h @ W.T + b)
+        return (pv - v0).square().mean(1).sum()
 
 
 @torch.no_grad()
