@@ -863,9 +863,12 @@ class AttentionBM(nn.Module):
         torch.Tensor
             ``[B]`` log-probabilities (nats); they sum to 1 over all of ``{0, 1}^d``.
         """
-        v = _check_binary_rows(v, "v", self.dim, self.patterns)
+        return self._log_prob_binary(_check_binary_rows(v, "v", self.dim, self.patterns))
+
+    def _log_prob_binary(self, v: torch.Tensor) -> torch.Tensor:
         log_c0, log_c1 = self._log_cells()  # [N, d] each
-        per = v @ log_c1.T + (1 - v) @ log_c0.T  # [B, N]: log prod_j c_ij(v_j)
+        # log prod_j c_ij(v_j) = sum_j log c_ij(0) + v . (log c_i(1) - log c_i(0)), [B, N]
+        per = v @ (log_c1 - log_c0).T + log_c0.sum(-1)
         log_w = self.log_mixture_weights()
         num = torch.logsumexp(per + log_w, dim=-1)
         den = torch.logsumexp(torch.logaddexp(log_c0, log_c1).sum(-1) + log_w, dim=0)
@@ -1139,7 +1142,7 @@ class AttentionBM(nn.Module):
         disable = None if progress_bar is None else not progress_bar
         for epoch in progress(range(epochs), desc="AttentionBM.fit_binary", disable=disable):
             opt.zero_grad()
-            loss = -self.log_prob_binary(data).mean()
+            loss = -self._log_prob_binary(data).mean()
             loss.backward()
             opt.step()
             history.append(epoch + 1, -loss.item(), lr)
