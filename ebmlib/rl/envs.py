@@ -32,7 +32,15 @@ from .multigoal import MultiGoalEnv
 gym = require("gymnasium", "rl", feature="ebmlib.rl")
 spaces = require("gymnasium.spaces", "rl", feature="ebmlib.rl")
 
-__all__ = ["BlockerEnv", "CombinationLockEnv", "KeyActionEnv", "MultiGoalEnv", "MOVES"]
+__all__ = [
+    "BlockerEnv",
+    "CombinationLockEnv",
+    "KeyActionEnv",
+    "MultiGoalEnv",
+    "MOVES",
+    "REGISTERED",
+    "register_envs",
+]
 
 #: Moves of one agent, as (row change, column change); same numbering as FrozenLake.
 MOVES = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # left, down, right, up
@@ -101,7 +109,11 @@ class BlockerEnv(gym.Env):
     can therefore never score: the blockers always keep the gap away from both. Three agents
     score by standing above all three possible gaps at once, so that one of them must stay
     open: the task needs the whole team to coordinate. ``exact.value_iteration(env, gamma)``
-    solves it exactly (:meth:`tabular` lists its 7 632 reachable states and 64 joint actions).
+    solves it exactly (:meth:`tabular` lists its 7 632 reachable states and 64 joint actions):
+    the optimal joint policy scores from every one of the 630 start states within 7 steps
+    (mean return ``-102/35 = -2.91``), whereas agents that do not coordinate
+    (:meth:`heuristic_action`) score from few or none: all walking down from 1/35 of the starts,
+    each heading for its own nearest hole from 12/35, all chasing the open gap from none.
 
     The field size, the numbers of agents and blockers, the blockers' width and the rewards
     follow Sallans & Hinton (2004); the paper does not spell out every rule, and the
@@ -335,7 +347,9 @@ class BlockerEnv(gym.Env):
         )
         return self._tabular
 
-    def policy_table(self, act: Callable[[np.ndarray], Any], mdp: TabularMDP | None = None):
+    def policy_table(
+        self, act: Callable[[np.ndarray], Any], mdp: TabularMDP | None = None
+    ) -> torch.Tensor:
         """Joint action index of ``act(observation)`` in every state of ``mdp`` (``[S]``).
 
         Turns any deterministic policy that maps observations to joint actions (a learner's
