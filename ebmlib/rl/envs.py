@@ -1,7 +1,7 @@
 """Environments with factored actions for free-energy reinforcement learning (chapter 10).
 
 * :class:`BlockerEnv` (``ebmlib/Blocker-v1``): the cooperative Blocker task of Sallans &
-  Hinton (2004): a team of agents must get one of its members past a line of wide blockers
+  Hinton (2000, 2004): a team of agents must get one of its members past a line of wide blockers
   that move to block them; one move per agent, so the joint action is factored.
 * :class:`CombinationLockEnv` (``ebmlib/CombinationLock-v0``): a multi-step task whose action
   bits *interact*: each door of a lock opens only for the right combinations of switch pairs.
@@ -81,7 +81,7 @@ BlockerState = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
 
 
 class BlockerEnv(gym.Env):
-    r"""The cooperative Blocker task after Sallans & Hinton (2004).
+    r"""The cooperative Blocker task after Sallans & Hinton (2000, 2004).
 
     A field of ``length`` rows and ``width`` columns; row 0 is the top and the last row is the
     **end zone**. The row above it is the **defence line**, patrolled by ``n_blockers``
@@ -116,7 +116,7 @@ class BlockerEnv(gym.Env):
     each heading for its own nearest hole from 12/35, all chasing the open gap from none.
 
     The field size, the numbers of agents and blockers, the blockers' width and the rewards
-    follow Sallans & Hinton (2004); the paper does not spell out every rule, and the
+    follow Sallans & Hinton (2004); the papers do not spell out every rule, and the
     blockers' strategy, the tie-breaks and the collision rules above are this book's choices.
 
     Observation: ``MultiDiscrete([length * width] * n_agents + [width - blocker_width + 1] *
