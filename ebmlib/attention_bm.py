@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -98,11 +100,25 @@ class GibbsResult(Result):
         ``N(x_i, I / beta)`` with these ``i``.
     trace : torch.Tensor or None
         States after every step, ``[steps, B, d]``, when asked for.
+
+    Notes
+    -----
+    Unpacking as ``states, indices, trace = bm.gibbs(...)`` (the named tuple of earlier
+    versions) still works but is deprecated; read the attributes instead.
     """
 
     states: torch.Tensor
     indices: torch.Tensor
     trace: torch.Tensor | None = None
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        warnings.warn(
+            "unpacking a GibbsResult as (states, indices, trace) is deprecated; use res.states, "
+            "res.indices and res.trace",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return iter((self.states, self.indices, self.trace))
 
 
 @dataclasses.dataclass
@@ -1338,8 +1354,6 @@ def hubbard_stratonovich_log_partition(
     """
     patterns, beta = _check_hebbian_args(patterns, beta)
     if n_quadrature is not None:
-        import warnings
-
         warnings.warn(
             "hubbard_stratonovich_log_partition(): n_quadrature is deprecated and ignored; the "
             "quadrature grid is chosen from beta so that the result is exact",

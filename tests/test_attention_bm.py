@@ -359,6 +359,10 @@ def test_gibbs_shapes_trace_and_reproducibility():
     assert a.states.shape == (6, 2) and a.indices.shape == (6,) and a.trace.shape == (3, 6, 2)
     assert torch.equal(a.states, b.states) and torch.equal(a.indices, b.indices)
     assert torch.equal(a.trace[-1], a.states) and a["states"] is a.states
+    assert dict(a)["indices"] is a.indices  # a read-only mapping of its fields
+    with pytest.warns(DeprecationWarning, match="unpacking"):
+        s, i, t = a  # the named tuple of earlier versions
+    assert s is a.states and i is a.indices and t is a.trace
     torch.manual_seed(5)  # generator=None means torch's global generator
     c = bm.gibbs(x0, steps=2).states
     torch.manual_seed(5)
