@@ -160,9 +160,11 @@ def test_tabular_bad_inputs():
 
 @pytest.mark.slow
 def test_q_learning_solves_frozenlake(frozenlake):
-    """Checks the convergence claim of chapter 9 on a fixed seed: after 3000 episodes the greedy
-    policy of Q-learning succeeds with probability >= 0.75 (eq. (9.9); optimum 0.8235) and its
-    start value is within 0.1 of V*(start) = 0.542026 (eq. (9.4))."""
+    """Checks the convergence claim of chapter 9 on the chapter's seed: after 3000 episodes the
+    greedy policy of Q-learning succeeds with an exact probability (eq. (9.9)) within a few
+    hundredths (0.05) of the optimum 14/17 = 0.8235, and its start value is within 0.05 of
+    V*(start) = 0.542026 (eq. (9.4)). (Seeds 0-5 all end at 0.7805, the near-tied policy of
+    chapter 9, with start values 0.529-0.587.)"""
     ag = TabularQ(
         frozenlake.observation_space,
         frozenlake.action_space,
@@ -172,8 +174,8 @@ def test_q_learning_solves_frozenlake(frozenlake):
     )
     training.train(frozenlake, ag, 3000, seed=0)
     p = exact.success_probability(frozenlake, ag.greedy_policy())
-    assert 0.75 <= p <= 14 / 17 + 1e-12
-    assert abs(ag.table[0].max() - 0.542026) < 0.1
+    assert 14 / 17 - 0.05 <= p <= 14 / 17 + 1e-12
+    assert abs(ag.table[0].max() - 0.542026) < 0.05
 
 
 def test_train_is_reproducible_and_records_history(frozenlake):
@@ -393,39 +395,6 @@ def test_dqn_learns_a_bandit():
     assert float(q[1]) == pytest.approx(1.0, abs=0.15)
     with pytest.raises(ValueError, match="obs"):
         ag.greedy(np.zeros(3, dtype=np.float32))
-
-
-@pytest.mark.slow
-def test_free_energy_sarsa_reaches_target_on_frozenlake():
-    """Checks the FrozenLake claim of chapter 10 with the configuration of
-    ``benchmarks/rl_frozenlake_fe.py``: on seed 2 the free-energy agent's greedy policy reaches
-    an exact success probability (eq. (9.9)) of at least 0.80 within 20 000 episodes (it does so
-    after 9000; the full table covers seeds 0-2)."""
-    env = gym.make("FrozenLake-v1")
-    agent = FreeEnergyQ(
-        env.observation_space,
-        env.action_space,
-        n_hidden=128,
-        lr=0.002,
-        init_std=1.0,
-        offset_correction=True,
-        method="sarsa",
-        exploration="epsilon",
-        epsilon=linear_schedule(1.0, 0.01, 10_000),
-        generator=torch.Generator().manual_seed(2),
-    )
-    h = training.train(
-        env,
-        agent,
-        20_000,
-        seed=2,
-        eval_every=500,
-        eval_fn=lambda a: exact.success_probability(env, a.greedy_policy()),
-        stop_fn=lambda hist: hist["eval"][-1] >= 0.80,
-    )
-    assert h["eval"][-1] >= 0.80
-    assert h["eval"][-1] <= 14 / 17 + 1e-12
-    assert h["eval_episode"][-1] <= 20_000
 
 
 def test_demo_drawing_functions():

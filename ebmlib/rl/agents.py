@@ -911,6 +911,8 @@ class FreeEnergyQ(_Agent):
             nxt = float(self._q_all_active(self.obs_codec.active(next_obs, "next_obs")).max())
         delta = _check_delta(reward + self.gamma * nxt - values[0], "FreeEnergyQ")
         step = self.current_lr * delta
+        if not abs(step) < 0.5 * torch.finfo(pre.dtype).max:
+            _check_delta(math.inf, f"FreeEnergyQ, step lr * delta = {step:g} overflows {pre.dtype}")
         p, v0 = torch.sigmoid(pre[0]), v[0]  # [K], [n_visible]
         W, b, c = self._params()
         # theta += lr delta dQ/dtheta with dQ/dW = v sigma^T, dQ/db = v, dQ/dc = sigma (eq. (10.2))

@@ -48,6 +48,7 @@ __all__ = [
     "train_steps",
     "summarize",
     "steps_reached_and_stayed",
+    "steps_first_reached",
     "meets_criterion",
     "Criterion",
     "CARTPOLE_V1",
@@ -116,8 +117,18 @@ class TrainHistory(_LegacyKeys, Result):
     """Episodes after which ``eval_fn`` was called (0: before training)."""
     eval: list[float]
     """The values of ``eval_fn``."""
+    agent: str = ""
+    """Class name of the agent."""
+    seed: int | None = None
+    """Seed of the run."""
+    config: dict[str, Any] | None = None
+    """The agent's config (``agent.config.as_dict()``) when it has one."""
 
     _legacy = {"return": "returns", "length": "lengths"}
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of the fields."""
+        return _jsonable(self.as_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,7 +300,13 @@ def train(
     generator = _generator(seed)
     if seed is not None:
         env.action_space.seed(seed)
-    h = TrainHistory([], [], [], [], [], [], [])
+    cfg = getattr(agent, "config", None)
+    h = TrainHistory(
+        [], [], [], [], [], [], [],
+        agent=type(agent).__name__,
+        seed=seed,
+        config=cfg.as_dict() if hasattr(cfg, "as_dict") else None,
+    )  # fmt: skip
     if eval_every is not None:
         h.eval_episode.append(0)
         h.eval.append(float(eval_fn(agent)))
@@ -442,7 +459,11 @@ def steps_reached_and_stayed(
     return found
 
 
-def _first_reached(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
+def steps_first_reached(
+    steps: Sequence[int], values: Sequence[float], threshold: float
+) -> int | None:
+    """The first step whose value is ``>= threshold`` (None if never); compare
+    :func:`steps_reached_and_stayed`, which the book reports."""
     for s, v in zip(steps, values, strict=True):
         if v >= threshold:
             return int(s)
@@ -693,7 +714,7 @@ def train_steps(
         threshold=threshold,
         first_reached=None
         if threshold is None
-        else _first_reached(eval_steps, eval_returns, threshold),
+        else steps_first_reached(eval_steps, eval_returns, threshold),
         reached_and_stayed=None
         if threshold is None
         else steps_reached_and_stayed(eval_steps, eval_returns, threshold),
@@ -737,7 +758,7 @@ def _curve(run: Any) -> tuple[list[int], list[float], int | None]:
     if isinstance(run, StepRun):
         return list(run.eval_steps), list(run.eval_returns), run.seed
     if isinstance(run, TrainHistory):
-        return list(run.eval_episode), list(run.eval), None
+        return list(run.eval_episode), list(run.eval), run.seed
     if isinstance(run, dict) and "eval_steps" in run:
         return list(run["eval_steps"]), list(run["eval_returns"]), run.get("seed")
     raise TypeError(
@@ -796,29 +817,36 @@ def summarize(runs: Sequence[Any], *, last: int = 5, threshold: float | None = N
     )
 
 
-def save_runs(path: str | Path, runs: Sequence[StepRun], **meta: Any) -> None:
+def save_runs(path: str | Path, runs: Sequence[StepRun | TrainHistory], **meta: Any) -> None:
     """Write runs (and optional metadata, e.g. the command) to a JSON file the chapters plot.
 
     The file holds ``{"format": "ebmlib.rl.runs", "version": 1, "meta": {...},
-    "runs": [run.to_json(), ...]}``; :func:`load_runs` reads it back.
+    "runs": [...]}``, each run a dict of the fields of a :class:`StepRun` (a budget of steps)
+    or a :class:`TrainHistory` (a budget of episodes) plus ``"kind"`` (``"steps"`` or
+    ``"episodes"``); :func:`load_runs` reads it back.
     """
+    records = []
     for r in runs:
-        if not isinstance(r, StepRun):
-            raise TypeError(f"runs must hold StepRun objects, got {type(r).__name__}")
-    doc = {
-        "format": RUNS_FORMAT,
-        "version": 1,
-        "meta": _jsonable(meta),
-        "runs": [r.to_json() for r in runs],
-    }
+        if isinstance(r, StepRun):
+            records.append({"kind": "steps", **r.to_json()})
+        elif isinstance(r, TrainHistory):
+            records.append({"kind": "episodes", **r.to_json()})
+        else:
+            raise TypeError(
+                f"runs must hold StepRun or TrainHistory objects, got {type(r).__name__}"
+            )
+    doc = {"format": RUNS_FORMAT, "version": 1, "meta": _jsonable(meta), "runs": records}
     Path(path).write_text(json.dumps(doc, indent=1))
 
 
-def load_runs(path: str | Path) -> tuple[list[StepRun], dict[str, Any]]:
+def load_runs(path: str | Path) -> tuple[list[StepRun | TrainHistory], dict[str, Any]]:
     """Read a file written by :func:`save_runs`: the runs and the metadata."""
     doc = json.loads(Path(path).read_text())
     if not isinstance(doc, dict) or doc.get("format") != RUNS_FORMAT:
         raise ValueError(f"{path} is not an {RUNS_FORMAT} file")
-    names = {f.name for f in dataclasses.fields(StepRun)}
-    runs = [StepRun(**{k: v for k, v in r.items() if k in names}) for r in doc["runs"]]
+    runs: list[StepRun | TrainHistory] = []
+    for r in doc["runs"]:
+        cls = TrainHistory if r.get("kind") == "episodes" else StepRun
+        names = {f.name for f in dataclasses.fields(cls)}
+        runs.append(cls(**{k: v for k, v in r.items() if k in names}))
     return runs, doc.get("meta", {})
