@@ -1,39 +1,40 @@
 """The two-dimensional Ising model: energies, samplers, exact enumeration and Onsager's solution.
 
-See chapter 1 (:ref:`chapter-ising`). Spins live on a periodic ``L x L`` square lattice and are
-stored as ``+-1`` tensors of shape ``[..., L, L]``: any leading dimensions form a batch of
-independent lattices that are updated together. The energy is
+See chapter 1 (:ref:`chapter-ising`). Spins :math:`\\xi_j \\in \\{-1, +1\\}` live on a periodic
+``L x L`` square lattice and are stored as ``+-1`` tensors of shape ``[..., L, L]``: any leading
+dimensions form a batch of independent lattices that are updated together. The energy is
 
 .. math::
 
-    E(s) = -J \\sum_{\\langle ij \\rangle} s_i s_j - h \\sum_i s_i
+    E(\\xi) = -J \\sum_{\\langle jk \\rangle} \\xi_j \\xi_k - h \\sum_j \\xi_j
 
-(chapter 1, eq. (1.1)), where the first sum runs over the ``2 L^2`` nearest-neighbour bonds.
+(:math:numref:`eq-ising-energy`), where the first sum runs over the ``2 L^2`` nearest-neighbour
+bonds.
 
-Two Markov chain Monte Carlo rules are provided, Metropolis and heat bath (Glauber), both with
-the checkerboard update: the sites of one colour of the chequerboard have all their neighbours
-in the other colour, so a whole colour is updated at once. There are two implementations:
+Two single-site rules are provided, Metropolis and heat bath (Glauber), both applied with the
+checkerboard update: the sites of one colour have no neighbour of their own colour, so a whole
+colour is updated at once (:math:numref:`eq-ising-checkerboard`). A flip that leaves the energy
+unchanged is accepted with probability 1/2 by the Metropolis rule; with probability 1 the
+sweep would cycle deterministically through some states at ``h = 0`` and never leave them
+(chapter 1, theorem ``thm-ising-ergodic``). There are two implementations of the same chain:
 
+* ``method="plain"``, the **reference**: :func:`reference_sweeps`, about twenty readable lines
+  (neighbour sums with ``torch.roll``, one ``torch.rand`` per colour update). It handles every
+  ``L``, including odd ``L``, where the periodic lattice is not bipartite and three colours are
+  needed (:func:`colour_masks`).
 * ``method="multispin"`` (the default for even ``L`` whose half has a divisor from 8 to 64,
-  which includes every even ``L`` from 16 to 128 and every multiple of 128) stores the lattice
-  as four quarter lattices ``s[2m + a, 2n + b]`` and packs up to 64 spins of one quarter into
-  the bits of one ``int64`` word. Neighbour sums, acceptance decisions and flips are then
-  bitwise operations on whole words, and a half-sweep touches only the colour it updates. The
-  acceptance test ``u < p`` compares a 24-bit uniform random integer, built bit plane by bit
-  plane, with the acceptance probability rounded to 24 bits (the resolution of a ``float32``
-  uniform).
-* ``method="plain"`` is the readable reference: full-lattice tensors, ``torch.roll`` neighbour
-  sums and float uniforms compared with the acceptance probability. It also handles odd ``L``,
-  where the periodic lattice is not bipartite and three colours are needed.
+  which includes every even ``L`` from 16 to 128 and every multiple of 128): the bit-packed
+  engine of the private module ``ebmlib._multispin``, which stores up to 64 spins in the bits
+  of one ``int64`` word. It has the same transition kernel, with acceptance probabilities
+  rounded to :data:`ACCEPT_BITS` bits, and uses the random numbers differently, so the two
+  agree in distribution rather than sample by sample.
 
 Both run unchanged on CUDA.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import sys
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -41,6 +42,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import _multispin
+from ._multispin import ACCEPT_BITS
+from ._states import binary_states
+from ._states import state_index as _state_number
 from ._validation import (
     check_choice,
     check_generator,
@@ -48,6 +53,7 @@ from ._validation import (
     check_pm1,
     check_tensor,
 )
+from .utils import Result
 
 __all__ = [
     "IsingModel",
@@ -56,8 +62,13 @@ __all__ = [
     "onsager_magnetization",
     "exact_enumeration",
     "ExactIsing",
+    "IsingSamples",
     "state_index",
+    "colour_masks",
+    "flip_probability",
+    "reference_sweeps",
     "transition_matrix",
+    "propagate",
     "binder_cumulant",
     "susceptibility",
     "draw_ising",
@@ -66,12 +77,12 @@ __all__ = [
 ]
 
 MAX_EXACT_L = 4
-"""Largest side length :func:`exact_enumeration` accepts (``2**16`` states)."""
+"""Largest side length :func:`exact_enumeration` and :func:`propagate` accept (``2**16``
+states)."""
 
-ACCEPT_BITS = 24
-"""Bits of resolution of the acceptance probabilities in the multi-spin sampler."""
-
-_LITTLE_ENDIAN = sys.byteorder == "little"
+MAX_MATRIX_L = 3
+"""Largest side length for which :func:`transition_matrix` builds the dense ``2**9 x 2**9``
+kernel; use :func:`propagate` for ``L = 4``."""
 
 _RULES = ("metropolis", "heat_bath")
 _METHODS = ("auto", "multispin", "plain")
@@ -145,7 +156,7 @@ def critical_temperature(J: float = 1.0) -> float:
 
     .. math:: T_c = \\frac{2J}{\\ln(1 + \\sqrt 2)} \\approx 2.26919\\,J
 
-    (chapter 1, eq. (1.9)); temperatures are in units with Boltzmann's constant ``k_B = 1``.
+    (:math:numref:`eq-ising-tc`); temperatures are in units with Boltzmann's constant ``k_B = 1``.
 
     Parameters
     ----------
@@ -184,9 +195,9 @@ def onsager_energy(T: Any, J: float = 1.0) -> torch.Tensor:
         \\mathcal K(\\kappa)\\right],\\quad K = \\frac{J}{T},\\quad
         \\kappa = \\frac{2\\sinh 2K}{\\cosh^2 2K},
 
-    with :math:`\\mathcal K` the complete elliptic integral of the first kind (chapter 1,
-    eq. (1.10)). At ``T_c`` the logarithmic singularity of :math:`\\mathcal K` is multiplied by
-    zero and ``u(T_c) = -\\sqrt 2 J``.
+    with :math:`\\mathcal K` the complete elliptic integral of the first kind
+    (:math:numref:`eq-ising-onsager-energy`). At ``T_c`` the logarithmic singularity of
+    :math:`\\mathcal K` is multiplied by zero and ``u(T_c) = -\\sqrt 2 J``.
 
     Parameters
     ----------
@@ -223,7 +234,7 @@ def onsager_magnetization(T: Any, J: float = 1.0) -> torch.Tensor:
     .. math:: m(T) = \\left(1 - \\sinh^{-4}(2J/T)\\right)^{1/8} \\text{ for } T < T_c,
         \\qquad m(T) = 0 \\text{ for } T \\ge T_c
 
-    (chapter 1, eq. (1.11)).
+    (:math:numref:`eq-ising-onsager-m`).
 
     Parameters
     ----------
@@ -255,17 +266,17 @@ def onsager_magnetization(T: Any, J: float = 1.0) -> torch.Tensor:
 
 
 def _all_states(L: int, device: torch.device | None = None) -> torch.Tensor:
-    n = L * L
-    idx = torch.arange(2**n, device=device)
-    bits = (idx[:, None] >> torch.arange(n, device=device)) & 1
-    return (2 * bits - 1).to(torch.float64).reshape(2**n, L, L)
+    """Every configuration of an ``L x L`` lattice, ``[2**(L*L), L, L]`` float64, numbered as in
+    :func:`state_index` (the library's one enumeration, ``ebmlib._states``)."""
+    return binary_states(L * L, spins=True, device=device).reshape(-1, L, L)
 
 
 def state_index(spins: torch.Tensor) -> torch.Tensor:
     """Integer label of each lattice configuration, as used by :func:`exact_enumeration`.
 
     Site ``(i, j)`` (row-major position ``k = i L + j``) contributes ``2**k`` when its spin is
-    ``+1``.
+    ``+1``: the least-significant-bit-first order of ``ebmlib._states`` applied to the
+    row-major flattened lattice.
 
     Parameters
     ----------
@@ -280,23 +291,25 @@ def state_index(spins: torch.Tensor) -> torch.Tensor:
     check_tensor(spins, "spins", min_ndim=2)
     L = spins.shape[-1]
     if spins.shape[-2] != L or L > MAX_EXACT_L:
-        raise ValueError(f"spins must have shape [..., L, L] with L <= {MAX_EXACT_L}")
+        raise ValueError(
+            f"spins must have shape [..., L, L] with L <= {MAX_EXACT_L}, got {tuple(spins.shape)}"
+        )
     check_pm1(spins, "spins")
-    bits = (spins > 0).reshape(*spins.shape[:-2], L * L).to(torch.int64)
-    weights = 2 ** torch.arange(L * L, device=spins.device, dtype=torch.int64)
-    return (bits * weights).sum(-1)
+    return _state_number(spins.reshape(*spins.shape[:-2], L * L), spins=True)
 
 
-@dataclass
-class ExactIsing:
+@dataclass(frozen=True)
+class ExactIsing(Result):
     """Exact Boltzmann statistics of a tiny lattice (see :func:`exact_enumeration`).
 
     Attributes
     ----------
+    L, T, J, h
+        Side length, temperature, coupling and field.
     states : tensor ``[2**(L*L), L, L]``
         Every configuration, labelled as in :func:`state_index`.
     energies : tensor ``[2**(L*L)]``
-        Total energies ``E(s)``.
+        Total energies ``E(xi)``.
     probabilities : tensor ``[2**(L*L)]``
         Boltzmann probabilities ``exp(-E/T) / Z``.
     log_partition : float
@@ -320,12 +333,26 @@ class ExactIsing:
     magnetization_4: float
 
 
+def _check_small_L(L: Any, largest: int, what: str) -> int:
+    L = check_int(L, "L", minimum=2)
+    if L > largest:
+        raise ValueError(f"L must be <= {largest} for {what}, got {L}")
+    return L
+
+
+def _scalar_temperature(T: Any) -> float:
+    T = _check_temperature(T, torch.Size([]), torch.device("cpu"))
+    if isinstance(T, torch.Tensor):
+        raise ValueError(f"T must be a single temperature here, got a tensor of shape {T.shape}")
+    return T
+
+
 def exact_enumeration(L: int, T: float, J: float = 1.0, h: float = 0.0) -> ExactIsing:
     """Enumerate all ``2**(L*L)`` states of a periodic ``L x L`` lattice.
 
-    .. math:: p(s) = \\frac{e^{-E(s)/T}}{Z},\\qquad Z = \\sum_s e^{-E(s)/T}
+    .. math:: p(\\xi) = \\frac{e^{-E(\\xi)/T}}{Z},\\qquad Z = \\sum_\\xi e^{-E(\\xi)/T}
 
-    (chapter 1, eq. (1.2)), computed in float64 with ``torch.logsumexp``.
+    (:math:numref:`eq-ising-boltzmann`), computed in float64 with ``torch.logsumexp``.
 
     Parameters
     ----------
@@ -341,12 +368,8 @@ def exact_enumeration(L: int, T: float, J: float = 1.0, h: float = 0.0) -> Exact
     ExactIsing
         States, energies, probabilities, ``log Z`` and exact averages.
     """
-    L = check_int(L, "L", minimum=2)
-    if L > MAX_EXACT_L:
-        raise ValueError(f"L must be <= {MAX_EXACT_L} for exact enumeration, got {L}")
-    T = _check_temperature(T, torch.Size([]), torch.device("cpu"))
-    if isinstance(T, torch.Tensor):
-        raise ValueError("T must be a scalar for exact enumeration")
+    L = _check_small_L(L, MAX_EXACT_L, "exact enumeration")
+    T = _scalar_temperature(T)
     model = IsingModel(L, J=J, h=h)
     states = _all_states(L)
     n = L * L
@@ -371,16 +394,167 @@ def exact_enumeration(L: int, T: float, J: float = 1.0, h: float = 0.0) -> Exact
     )
 
 
-def _colour_masks(L: int, device: torch.device | None = None) -> list[torch.Tensor]:
-    """Boolean masks of the independent sets updated together (2 colours, 3 for odd L)."""
+# --------------------------------------------------------------------------------------------
+# The chain: colours, the single-site rule, the reference sampler and its exact kernel
+# --------------------------------------------------------------------------------------------
+
+
+def colour_masks(L: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
+    """Boolean ``[L, L]`` masks of the colours of the checkerboard update, in sweep order.
+
+    A site ``(i, j)`` lies on the diagonal ``d = (i + j) mod L``; its four neighbours lie on
+    the diagonals ``d - 1`` and ``d + 1`` (two on each). For even ``L`` the colour is
+    ``d mod 2``, the chequerboard. For odd ``L`` the diagonals form an odd cycle, so the
+    diagonal ``d = L - 1`` gets a third colour and the others keep ``d mod 2``. Then no
+    neighbours share a colour, and every site of colour 1 has at least as many neighbours of
+    colour 0 as of colour 2 (those of the diagonal ``L - 2`` have two of each, all others four
+    of colour 0 and none of colour 2): the property the ergodicity proof of chapter 1
+    (theorem ``thm-ising-ergodic``) needs. For ``L = 3`` the colour is ``(i + j) mod 3``.
+
+    Parameters
+    ----------
+    L : int
+        Side length, >= 2.
+    device : torch.device or str, optional
+        Device of the masks.
+
+    Returns
+    -------
+    list of torch.Tensor
+        Two masks for even ``L``, three for odd ``L``; each site is in exactly one.
+    """
+    L = check_int(L, "L", minimum=2)
     i = torch.arange(L, device=device)
-    if L % 2 == 0:
-        c = (i[:, None] + i[None, :]) % 2
-        return [c == k for k in range(2)]
-    a = i % 2
-    a[-1] = 2  # a proper 3-colouring of the odd cycle C_L
-    c = (a[:, None] + a[None, :]) % 3
-    return [c == k for k in range(3)]
+    d = (i[:, None] + i[None, :]) % L
+    colour = d % 2
+    if L % 2 == 1:
+        colour[d == L - 1] = 2
+    return [colour == c for c in range(2 + L % 2)]
+
+
+def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
+    """Sum of the four nearest neighbours of every site (periodic), shape of ``s``."""
+    return s.roll(1, -1) + s.roll(-1, -1) + s.roll(1, -2) + s.roll(-1, -2)
+
+
+def _flip_probability(dE: torch.Tensor, T: Any, rule: str) -> torch.Tensor:
+    if rule == "metropolis":
+        return torch.where(dE < 0, 1.0, torch.where(dE == 0, 0.5, torch.exp(-dE / T)))
+    return torch.sigmoid(-dE / T)
+
+
+def flip_probability(dE: torch.Tensor, T: Any, rule: str = "metropolis") -> torch.Tensor:
+    """Probability ``A(dE)`` that a single-site update flips a spin whose flip costs ``dE``.
+
+    Metropolis (:math:numref:`eq-ising-metropolis`)::
+
+        A(dE) = 1            if dE < 0
+                1/2          if dE = 0
+                exp(-dE/T)   if dE > 0
+
+    Heat bath (:math:numref:`eq-ising-heatbath`): ``A(dE) = 1 / (1 + exp(dE/T))``, computed as
+    ``sigmoid(-dE/T)``. Both satisfy ``A(dE) = exp(-dE/T) A(-dE)``, detailed balance
+    (:math:numref:`eq-ising-detailed-balance`). The value 1/2 at ``dE = 0`` (instead of the
+    textbook ``min(1, exp(0)) = 1``) keeps detailed balance and makes the checkerboard chain
+    ergodic (chapter 1, theorem ``thm-ising-ergodic``). Ties are exact: ``dE == 0`` in the
+    arithmetic of ``dE``.
+
+    Parameters
+    ----------
+    dE : tensor
+        Energy changes (any shape, floating).
+    T : float or tensor
+        Temperature(s) > 0, broadcasting against ``dE``.
+    rule : {"metropolis", "heat_bath"}
+        Single-site rule.
+
+    Returns
+    -------
+    torch.Tensor
+        Probabilities in ``[0, 1]``, shape of ``dE`` (broadcast with ``T``).
+    """
+    check_tensor(dE, "dE", floating=True, nonempty=False)
+    check_choice(rule, "rule", _RULES)
+    if isinstance(T, torch.Tensor):
+        check_tensor(T, "T", floating=True)
+        if not bool((T > 0).all()):
+            raise ValueError("T must be > 0 everywhere")
+    else:
+        T = _scalar_temperature(T)
+    return _flip_probability(dE, T, rule)
+
+
+def _reference_sweeps(
+    spins: torch.Tensor, T: Any, J: float, h: float, sweeps: int, rule: str, gen: Any
+) -> torch.Tensor:
+    """The body of :func:`reference_sweeps`, without input checks (``T`` already checked)."""
+    s = spins.to(torch.float64, copy=True)
+    if isinstance(T, torch.Tensor):
+        T = T[..., None]  # one temperature per lattice, against [..., n_c]
+    masks = colour_masks(s.shape[-1], s.device)
+    for _ in range(sweeps):
+        for mask in masks:
+            xi = s[..., mask]  # [..., n_c]: the spins of this colour, row-major order
+            n = _neighbour_sum(s)[..., mask]  # their neighbour sums
+            dE = 2 * xi * (J * n + h)  # eq-ising-delta
+            u = torch.rand(xi.shape, generator=gen, dtype=torch.float64, device=s.device)
+            s[..., mask] = torch.where(u < _flip_probability(dE, T, rule), -xi, xi)
+    return s.to(spins.dtype)
+
+
+def reference_sweeps(
+    spins: torch.Tensor,
+    T: float | torch.Tensor,
+    J: float = 1.0,
+    h: float = 0.0,
+    sweeps: int = 1,
+    rule: str = "metropolis",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Checkerboard sweeps by the readable reference sampler (``method="plain"``).
+
+    One sweep updates the colours of :func:`colour_masks` in order. For one colour, with
+    ``xi`` its spins (``[..., n_c]``, row-major order) and ``n`` their neighbour sums:
+
+    1. ``dE = 2 * xi * (J * n + h)`` (:math:numref:`eq-ising-delta`), in float64;
+    2. ``u = torch.rand(xi.shape, generator=generator, dtype=torch.float64)``: **one** call per
+       colour update, nothing else draws random numbers;
+    3. a spin flips where ``u < A(dE)``, with ``A`` of :func:`flip_probability`.
+
+    This is the kernel of :math:numref:`eq-ising-checkerboard`; chapter 1 rebuilds it from
+    scratch and reproduces its output bit for bit.
+
+    Parameters
+    ----------
+    spins : tensor, shape ``[..., L, L]``
+        ``+-1`` spins, any ``L >= 2``; not modified.
+    T : float or tensor
+        Temperature(s) > 0; a tensor broadcasts over the batch shape ``[...]``.
+    J, h : float
+        Coupling and field.
+    sweeps : int
+        Number of sweeps.
+    rule : {"metropolis", "heat_bath"}
+        Single-site rule.
+    generator : torch.Generator, optional
+        Source of randomness (``None``: torch's global generator).
+
+    Returns
+    -------
+    torch.Tensor
+        New spins, same shape, dtype and device as ``spins``.
+    """
+    check_tensor(spins, "spins", min_ndim=2)
+    check_choice(rule, "rule", _RULES)
+    L = spins.shape[-1]
+    return IsingModel(L, J=J, h=h)._sweep(rule, spins, T, sweeps, generator, "plain")
+
+
+def _site_flip_probabilities(L: int, T: float, J: float, h: float, rule: str) -> torch.Tensor:
+    """``A_j(x)`` for every site ``j`` (row-major) and state ``x``: float64 ``[L*L, 2**(L*L)]``."""
+    states = _all_states(L)  # [S, L, L]
+    dE = 2 * states * (J * _neighbour_sum(states) + h)
+    return _flip_probability(dE, T, rule).reshape(len(states), L * L).T.contiguous()
 
 
 def transition_matrix(
@@ -394,8 +568,10 @@ def transition_matrix(
     """Exact transition matrix of one colour update (or one full sweep) on a tiny lattice.
 
     For the colour ``c`` the kernel is a product of single-site kernels, one per site of that
-    colour, because those sites do not interact (chapter 1, eq. (1.8)). With ``colour=None``
-    the kernel of a full sweep (all colours in order) is returned.
+    colour, because those sites do not interact (:math:numref:`eq-ising-checkerboard`):
+    ``K_c(x, y) = prod_{j in c} [A_j(x) if y_j != x_j else 1 - A_j(x)]`` when ``y`` agrees with
+    ``x`` off the colour ``c``, and 0 otherwise. With ``colour=None`` the kernel of a full sweep
+    (all colours in order) is returned. For ``L = 4`` use :func:`propagate`.
 
     Parameters
     ----------
@@ -406,7 +582,7 @@ def transition_matrix(
     J, h : float
         Coupling and field.
     rule : {"heat_bath", "metropolis"}
-        Single-site rule.
+        Single-site rule (:func:`flip_probability`).
     colour : int, optional
         Which colour (0 or 1; 0 to 2 for odd ``L``); ``None`` for a full sweep.
 
@@ -416,414 +592,89 @@ def transition_matrix(
         Row-stochastic float64 matrix ``K[x, y]`` with states labelled as in
         :func:`state_index`.
     """
-    L = check_int(L, "L", minimum=2)
-    if L > 3:
-        raise ValueError(f"L must be 2 or 3 for an explicit transition matrix, got {L}")
+    L = _check_small_L(L, MAX_MATRIX_L, "an explicit transition matrix (use propagate)")
     check_choice(rule, "rule", _RULES)
-    model = IsingModel(L, J=J, h=h)
-    T = _check_temperature(T, torch.Size([]), torch.device("cpu"))
-    masks = _colour_masks(L)
+    J, h = _check_real(J, "J"), _check_real(h, "h")
+    T = _scalar_temperature(T)
+    masks = colour_masks(L)
     if colour is None:
-        K = None
-        for c in range(len(masks)):
-            Kc = transition_matrix(L, T, J, h, rule, c)
-            K = Kc if K is None else K @ Kc
+        K = transition_matrix(L, T, J, h, rule, 0)
+        for c in range(1, len(masks)):
+            K = K @ transition_matrix(L, T, J, h, rule, c)
         return K
     colour = check_int(colour, "colour", minimum=0)
     if colour >= len(masks):
         raise ValueError(f"colour must be < {len(masks)} for L = {L}, got {colour}")
-    states = _all_states(L)  # [S, L, L]
-    field = model.J * _neighbour_sum(states) + model.h
-    dE = 2.0 * states * field
-    p_flip = _flip_probability(dE, T, rule)  # [S, L, L]
+    A = _site_flip_probabilities(L, T, J, h, rule).T  # [S, N]
+    x = _all_states(L).reshape(-1, L * L)  # [S, N]
     mask = masks[colour].reshape(-1)
-    x = states.reshape(len(states), -1)  # [S, N]
-    p = p_flip.reshape(len(states), -1)
     differ = x[:, None, :] != x[None, :, :]  # [S, S, N]
     allowed = ~(differ & ~mask).any(-1)
-    site_prob = torch.where(differ, p[:, None, :], 1.0 - p[:, None, :])
+    site_prob = torch.where(differ, A[:, None, :], 1.0 - A[:, None, :])
     site_prob = torch.where(mask, site_prob, torch.ones_like(site_prob))
     return site_prob.prod(-1) * allowed
 
 
-# --------------------------------------------------------------------------------------------
-# Plain (reference) sampler
-# --------------------------------------------------------------------------------------------
-
-
-def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
-    return (
-        torch.roll(s, 1, -1) + torch.roll(s, -1, -1) + torch.roll(s, 1, -2) + torch.roll(s, -1, -2)
-    )
-
-
-def _flip_probability(dE: torch.Tensor, T: Any, rule: str) -> torch.Tensor:
-    x = -dE / T
-    if rule == "metropolis":
-        return torch.exp(torch.clamp(x, max=0.0))
-    return torch.sigmoid(x)
-
-
-def _plain_sweeps(
-    s: torch.Tensor, T: Any, J: float, h: float, sweeps: int, rule: str, gen: Any
+def propagate(
+    p: torch.Tensor,
+    L: int,
+    T: float,
+    J: float = 1.0,
+    h: float = 0.0,
+    rule: str = "metropolis",
+    sweeps: int = 1,
 ) -> torch.Tensor:
-    L = s.shape[-1]
-    masks = _colour_masks(L, s.device)
-    if isinstance(T, torch.Tensor):
-        T = T.to(s.dtype)[..., None, None]
+    """Exact law after ``sweeps`` sweeps: the row vector(s) ``p K_sweep^sweeps``, for ``L <= 4``.
+
+    Without building the ``2**(L*L) x 2**(L*L)`` matrix: a colour update is applied as its
+    single-site kernels one after the other (they commute,
+    :math:numref:`eq-ising-checkerboard`); site ``j`` moves the mass ``p(x) A_j(x)`` from ``x``
+    to ``x`` with spin ``j`` flipped. For ``L = 4`` (65 536 states) a sweep costs a few
+    milliseconds, so eigenvalues of the sweep kernel can be found with an iterative
+    eigensolver. ``p`` may be any real vector (a signed measure), which is what an eigensolver
+    needs; for a probability vector the result is the distribution of the chain after
+    ``sweeps`` sweeps.
+
+    Parameters
+    ----------
+    p : tensor, shape ``[..., 2**(L*L)]``
+        Row vector(s) indexed as in :func:`state_index`.
+    L : int
+        Side length, 2 to 4.
+    T : float
+        Temperature, > 0.
+    J, h : float
+        Coupling and field.
+    rule : {"metropolis", "heat_bath"}
+        Single-site rule.
+    sweeps : int
+        Number of sweeps, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``p K^sweeps``, float64, shape of ``p``.
+    """
+    L = _check_small_L(L, MAX_EXACT_L, "propagate")
+    check_choice(rule, "rule", _RULES)
+    J, h = _check_real(J, "J"), _check_real(h, "h")
+    T = _scalar_temperature(T)
+    sweeps = check_int(sweeps, "sweeps", minimum=0)
+    check_tensor(p, "p", min_ndim=1, floating=True)
+    S = 2 ** (L * L)
+    if p.shape[-1] != S:
+        raise ValueError(f"p must have last dimension 2**(L*L) = {S}, got {tuple(p.shape)}")
+    A = _site_flip_probabilities(L, T, J, h, rule).to(p.device)  # [N, S]
+    out = p.to(torch.float64, copy=True)
+    # One axis of length 2 per site (the last axis is site 0): flipping spin j of every state
+    # is reversing the axis of bit j.
+    cube = (*p.shape[:-1], *([2] * (L * L)))
     for _ in range(sweeps):
-        for mask in masks:
-            field = J * _neighbour_sum(s) + h
-            p = _flip_probability(2.0 * s * field, T, rule)
-            u = torch.rand(s.shape, generator=gen, device=s.device, dtype=s.dtype)
-            s = torch.where((u < p) & mask, -s, s)
-    return s
-
-
-# --------------------------------------------------------------------------------------------
-# Multi-spin coded sampler
-# --------------------------------------------------------------------------------------------
-
-
-def _word_bits(L: int) -> int:
-    """Bits used per int64 word: the largest divisor of L/2 that is at most 64."""
-    half = L // 2
-    for nb in range(min(64, half), 0, -1):
-        if half % nb == 0:
-            return nb
-    return 1  # pragma: no cover
-
-
-class _Packed:
-    """A batch of lattices in the colour-major quarter-lattice, bit-packed layout.
-
-    The lattice splits into four quarter lattices ``s[2m + a, 2n + b]`` (``m, n < L/2``). The
-    quarter ``(a, b)`` has colour ``c = (a + b) mod 2`` and is stored as ``q[..., c, a, :, :]``,
-    so that the two quarters of one colour are one contiguous block. Along ``n`` the spins are
-    packed into int64 words: ``n = j W + k`` is bit ``j`` of word ``k`` (``W = L / (2 nb)``
-    words of ``nb`` bits per row; bit 1 means spin up). ``q`` has shape ``[..., 2, 2, L/2, W]``.
-    """
-
-    def __init__(self, spins: torch.Tensor):
-        L = spins.shape[-1]
-        self.L = L
-        self.nb = _word_bits(L)
-        self.W = L // 2 // self.nb
-        self.mask = -1 if self.nb == 64 else (1 << self.nb) - 1
-        batch = spins.shape[:-2]
-        half, nb, W = L // 2, self.nb, self.W
-        up = (spins > 0).to(torch.uint8).reshape(*batch, half, 2, half, 2)  # [..., m, a, n, b]
-        # colour-major quarters: cm[c, a] = quarter (a, (a + c) mod 2), as [..., 2, 2, m, n]
-        cm = torch.empty((*batch, 2, 2, half, half), dtype=torch.uint8, device=spins.device)
-        for c in (0, 1):
-            for a in (0, 1):
-                cm[..., c, a, :, :] = up[..., :, a, :, (a + c) % 2]
-        bits = cm.reshape(*batch, 2, 2, half, nb, W)
-        if nb % 8 == 0:
-            # gather the nb bits of each word, pack them 8 to a byte, then view 8 bytes as int64
-            per_word = bits.transpose(-1, -2).reshape(*batch, 2, 2, half, W, nb // 8, 8)
-            weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
-            bytes_ = (per_word * weights.to(spins.device)).sum(-1, dtype=torch.uint8)
-            if nb < 64:
-                pad = torch.zeros(
-                    (*bytes_.shape[:-1], 8 - nb // 8), dtype=torch.uint8, device=spins.device
-                )
-                bytes_ = torch.cat([bytes_, pad], -1)
-            self.q = bytes_.contiguous().view(torch.int64).squeeze(-1)
-            if not _LITTLE_ENDIAN:  # pragma: no cover - torch views bytes in native order
-                self.q = self._from_bits(bits)
-        else:
-            self.q = self._from_bits(bits)
-
-    def _from_bits(self, bits: torch.Tensor) -> torch.Tensor:
-        shifts = torch.arange(self.nb, device=bits.device, dtype=torch.int64)
-        weights = torch.ones(self.nb, dtype=torch.int64, device=bits.device) << shifts
-        return (bits.to(torch.int64) * weights[:, None]).sum(-2).contiguous()
-
-    def unpack(self, dtype: torch.dtype) -> torch.Tensor:
-        L, nb, W = self.L, self.nb, self.W
-        half = L // 2
-        batch = self.q.shape[:-4]
-        if nb % 8 == 0 and _LITTLE_ENDIAN:
-            bytes_ = self.q.unsqueeze(-1).view(torch.uint8)[..., : nb // 8]  # [..., W, nb/8]
-            shifts = torch.arange(8, device=self.q.device, dtype=torch.uint8)
-            bits = (bytes_.unsqueeze(-1) >> shifts) & 1  # [..., 2, 2, m, W, nb/8, 8]
-            bits = bits.reshape(*batch, 2, 2, half, W, nb).transpose(-1, -2)
-        else:
-            shifts = torch.arange(nb, device=self.q.device, dtype=torch.int64)
-            bits = ((self.q.unsqueeze(-2) >> shifts[:, None]) & 1).to(torch.uint8)
-        cm = bits.reshape(*batch, 2, 2, half, half)
-        full = torch.empty((*batch, half, 2, half, 2), dtype=torch.uint8, device=self.q.device)
-        for c in (0, 1):
-            for a in (0, 1):
-                full[..., :, a, :, (a + c) % 2] = cm[..., c, a, :, :]
-        full = full.reshape(*batch, L, L)
-        if dtype.is_floating_point or dtype.is_signed:
-            return (2 * full.to(dtype) - 1) if dtype != torch.int8 else (2 * full - 1).to(dtype)
-        raise TypeError(f"spins must have a signed dtype, got {dtype}")  # pragma: no cover
-
-    def _rotl(self, x: torch.Tensor) -> torch.Tensor:
-        nb = self.nb
-        if nb == 1:
-            return x
-        y = (x << 1) | ((x >> (nb - 1)) & 1)
-        return y if nb == 64 else y & self.mask
-
-    def _rotr(self, x: torch.Tensor) -> torch.Tensor:
-        nb = self.nb
-        if nb == 1:
-            return x
-        return ((x >> 1) & ((1 << (nb - 1)) - 1)) | ((x & 1) << (nb - 1))
-
-    def _shift_cols(self, x: torch.Tensor, out: torch.Tensor, direction: int) -> None:
-        """Write into ``out`` the spin at compressed column ``n + direction`` (periodic)."""
-        if direction < 0:
-            out[..., 1:] = x[..., :-1]
-            out[..., 0] = self._rotl(x[..., -1])
-        else:
-            out[..., :-1] = x[..., 1:]
-            out[..., -1] = self._rotr(x[..., 0])
-
-    def neighbours(
-        self, c: int, bufs: dict[str, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, ...]:
-        """The four neighbour words of every spin of colour ``c``, each ``[..., 2, L/2, W]``.
-
-        ``bufs`` (optional) holds output buffers reused across calls.
-        """
-        other = self.q[..., 1 - c, :, :, :]  # [..., 2(a), L/2, W]
-        bufs = {} if bufs is None else bufs
-        up, down, side = (_buffer(bufs, name, other) for name in ("up", "down", "side"))
-        # Vertical: quarter (a, b) sees rows m (and m - 1 for a = 0, m + 1 for a = 1) of the
-        # quarter (1 - a, b), which has the other colour and row parity 1 - a.
-        up[..., 0, :, :] = other[..., 1, :, :]
-        up[..., 1, :, :] = other[..., 0, :, :]
-        down[..., 0, 1:, :] = other[..., 1, :-1, :]
-        down[..., 0, 0, :] = other[..., 1, -1, :]
-        down[..., 1, :-1, :] = other[..., 0, 1:, :]
-        down[..., 1, -1, :] = other[..., 0, 0, :]
-        # Horizontal: quarter (a, b) sees columns n and n - 1 (b = 0) or n + 1 (b = 1) of the
-        # quarter (a, 1 - b): the other colour with the same row parity a.
-        for a in (0, 1):
-            b = (a + c) % 2
-            self._shift_cols(other[..., a, :, :], side[..., a, :, :], -1 if b == 0 else 1)
-        return up, down, other, side
-
-
-def _buffer(bufs: dict[str, torch.Tensor], name: str, like: torch.Tensor) -> torch.Tensor:
-    """A work buffer shaped like ``like``, allocated once and reused (no page faults per op)."""
-    buf = bufs.get(name)
-    if buf is None or buf.shape != like.shape:
-        buf = bufs[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
-    return buf
-
-
-def _class_probabilities(rule: str, T: Any, J: float, h: float) -> list[tuple[int, int, Any]]:
-    """Flip probabilities of the ten classes (spin bit ``s``, anti-aligned neighbours ``k``).
-
-    A spin with ``k`` of its four neighbours anti-aligned has ``s_i sum_j s_j = 4 - 2k``, so
-    flipping it costs ``dE = 2 J (4 - 2k) + 2 h s_i``.
-    """
-    out = []
-    for s in (0, 1):
-        spm = 1.0 if s == 1 else -1.0
-        for k in range(5):
-            dE = 2.0 * J * (4 - 2 * k) + 2.0 * h * spm
-            if isinstance(T, torch.Tensor):
-                x = torch.as_tensor(-dE, dtype=torch.float64, device=T.device) / T
-                p = torch.exp(torch.clamp(x, max=0.0)) if rule == "metropolis" else torch.sigmoid(x)
-            else:
-                x = -dE / T
-                if rule == "metropolis":
-                    p = math.exp(min(x, 0.0))
-                else:
-                    p = 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
-            out.append((s, k, p))
+        for mask in colour_masks(L):
+            for j in torch.nonzero(mask.reshape(-1)).reshape(-1).tolist():
+                moved = out * A[j]  # mass leaving each state by flipping spin j
+                out = out - moved + moved.reshape(cube).flip(-(j + 1)).reshape(out.shape)
     return out
-
-
-def _thresholds(p: Any) -> Any:
-    """Round a probability to ``ACCEPT_BITS`` bits: an integer in ``[0, 2**ACCEPT_BITS]``."""
-    scale = 1 << ACCEPT_BITS
-    if isinstance(p, torch.Tensor):
-        return torch.round(p * scale).to(torch.int64)
-    return int(round(p * scale))
-
-
-_LAZY_WORDS = 4096
-_LO, _HI = -(2**63), 2**63 - 1  # random_ bounds giving (practically) 64 uniform bits
-
-
-def _compare_scalar(
-    cmasks: list[torch.Tensor],
-    thr: list[int],
-    rmask: torch.Tensor,
-    gen: Any,
-    lazy: bool,
-    bufs: dict[str, torch.Tensor],
-) -> torch.Tensor:
-    """Bits where a fresh ``ACCEPT_BITS``-bit uniform integer ``u`` is below the threshold.
-
-    The threshold of a bit is ``thr[j]`` when the bit lies in ``cmasks[j]``; only the bits of
-    ``rmask`` (the union of the class masks) are compared. The comparison runs from the most
-    significant bit plane down: a bit is decided at the first plane where ``u`` differs from
-    the threshold (``u < t`` if that threshold bit is 1). A random plane ``v = u xor t`` is
-    uniform whatever ``t`` is, so it is drawn directly. With ``lazy`` the words that are fully
-    decided after 8 and 16 planes are dropped, so on average about 10 instead of 24 random
-    planes are drawn (this needs a host synchronisation, so it is used on the CPU only).
-    ``bufs`` holds work buffers reused across calls.
-    """
-    m = ACCEPT_BITS
-    shape = rmask.shape
-    n_words = rmask.numel()
-    if "v" not in bufs or bufs["v"].numel() < m * n_words:
-        bufs["v"] = torch.empty(m * n_words, dtype=torch.int64, device=rmask.device)
-        bufs["d"] = torch.empty(n_words, dtype=torch.int64, device=rmask.device)
-        bufs["t"] = torch.empty(n_words, dtype=torch.int64, device=rmask.device)
-    undecided = bufs["und"] = _buffer(bufs, "und", rmask.reshape(-1))
-    undecided.copy_(rmask.reshape(-1))
-    result = _buffer(bufs, "res", undecided).zero_()
-    cms = [c.reshape(-1) for c in cmasks]
-    gidx = None
-    plane = m - 1
-    stages = (8, 8, m - 16) if lazy else (m,)
-    for st, n_planes in enumerate(stages):
-        if st > 0:
-            sel = torch.nonzero(undecided).squeeze(1)
-            if sel.numel() == 0:
-                break
-            undecided = undecided[sel]
-            cms = [c[sel] for c in cms]
-            gidx = sel if gidx is None else gidx[sel]
-        res = result if gidx is None else torch.zeros_like(undecided)
-        n = undecided.numel()
-        v = bufs["v"][: n_planes * n].view(n_planes, n)
-        v.random_(_LO, _HI, generator=gen)
-        cache: dict[tuple[bool, ...], torch.Tensor | None] = {}
-        d, tmp = bufs["d"][:n], bufs["t"][:n]
-        for j in range(n_planes):
-            key = tuple(bool((t >> plane) & 1) for t in thr)
-            if key not in cache:
-                sel_masks = [c for c, on in zip(cms, key, strict=True) if on]
-                b = None
-                if sel_masks:
-                    b = sel_masks[0].clone() if gidx is not None else _buffer(bufs, str(key), d)
-                    b.copy_(sel_masks[0])
-                    for c in sel_masks[1:]:
-                        b |= c
-                cache[key] = b
-            b = cache[key]
-            torch.bitwise_and(undecided, v[j], out=d)  # decided at this plane
-            if b is not None:
-                torch.bitwise_and(d, b, out=tmp)  # ... with u < t
-                res |= tmp
-            undecided ^= d
-            plane -= 1
-        if gidx is not None:
-            result[gidx] |= res
-    return result.reshape(shape)
-
-
-def _compare_tensor(
-    cmasks: list[torch.Tensor], planes: list[list[torch.Tensor]], rmask: torch.Tensor, gen: Any
-) -> torch.Tensor:
-    """As :func:`_compare_scalar`, with per-lattice thresholds given as bit-plane masks."""
-    m = ACCEPT_BITS
-    undecided = rmask.clone()
-    result = torch.zeros_like(rmask)
-    v = torch.empty((m, *rmask.shape), dtype=torch.int64, device=rmask.device)
-    v.random_(_LO, _HI, generator=gen)
-    for j, plane in enumerate(range(m - 1, -1, -1)):
-        b = torch.zeros_like(rmask)
-        for c, bit in zip(cmasks, planes[plane], strict=True):
-            b |= c & bit
-        d = undecided & v[j]
-        result |= d & b
-        undecided ^= d
-    return result
-
-
-def _multispin_sweeps(
-    spins: torch.Tensor, T: Any, J: float, h: float, sweeps: int, rule: str, gen: Any
-) -> torch.Tensor:
-    packed = _Packed(spins)
-    _run_packed(packed, T, J, h, sweeps, rule, gen)
-    return packed.unpack(spins.dtype)
-
-
-def _run_packed(packed: _Packed, T: Any, J: float, h: float, sweeps: int, rule: str, gen: Any):
-    if sweeps == 0:
-        return
-    full = 1 << ACCEPT_BITS
-    classes = _class_probabilities(rule, T, J, h)
-    use_spin = h != 0.0
-    if not use_spin:  # the classes of s = 0 and s = 1 coincide; keep one copy
-        classes = [c for c in classes if c[0] == 1]
-    tensor_T = isinstance(T, torch.Tensor)
-    thr = [(s, k, _thresholds(p)) for s, k, p in classes]
-    q = packed.q
-    if tensor_T:
-        # Per-lattice masks, all ones (-1) or zeros, broadcasting over [2, L/2, W].
-        def bm(x: torch.Tensor) -> torch.Tensor:
-            return (-x.to(torch.int64)).reshape(*T.shape, 1, 1, 1)
-
-        always = [(s, k, bm(t >= full)) for s, k, t in thr]
-        rand = [(s, k, bm((t > 0) & (t < full)), t) for s, k, t in thr]
-        planes = [[bm((t >> i) & 1) for (_, _, _, t) in rand] for i in range(ACCEPT_BITS)]
-    else:
-        always = [(s, k, None) for s, k, t in thr if t >= full]
-        rand = [(s, k, None, t) for s, k, t in thr if 0 < t < full]
-    # Dropping decided words pays off only when random numbers, not per-op overhead, dominate.
-    lazy = (not tensor_T) and q.device.type == "cpu" and q[..., 0, :, :, :].numel() >= _LAZY_WORDS
-    bufs: dict[str, torch.Tensor] = {}
-    for _ in range(sweeps):
-        for c in (0, 1):
-            s = q[..., c, :, :, :]  # [..., 2, L/2, W], a view: updated in place
-            n1, n2, n3, n4 = packed.neighbours(c, bufs)
-            buf = functools.partial(_buffer, bufs, like=s)
-            xor, and_, not_ = torch.bitwise_xor, torch.bitwise_and, torch.bitwise_not
-            # anti-aligned neighbour bits
-            a1, a2 = xor(s, n1, out=buf("a1")), xor(s, n2, out=buf("a2"))
-            a3, a4 = xor(s, n3, out=buf("a3")), xor(s, n4, out=buf("a4"))
-            # k = a1 + a2 + a3 + a4 in binary (bit2 bit1 bit0), with a small adder.
-            x1, c1 = xor(a1, a2, out=buf("x1")), and_(a1, a2, out=buf("c1"))
-            x2, c2 = xor(a3, a4, out=buf("x2")), and_(a3, a4, out=buf("c2"))
-            bit0 = xor(x1, x2, out=buf("bit0"))
-            bit1 = xor(c1, c2, out=buf("bit1"))
-            bit1 ^= and_(x1, x2, out=buf("tmp"))
-            bit2 = and_(c1, c2, out=buf("bit2"))
-            nb0, nb1 = not_(bit0, out=buf("nb0")), not_(bit1, out=buf("nb1"))
-            k0 = and_(nb0, nb1, out=buf("k0"))
-            k0 &= not_(bit2, out=buf("tmp"))
-            kmask = [
-                k0,
-                and_(bit0, nb1, out=buf("k1")),
-                and_(bit1, nb0, out=buf("k2")),
-                and_(bit1, bit0, out=buf("k3")),
-                bit2,
-            ]
-            ns = ~s if use_spin else None
-
-            def cls(sb: int, k: int, s=s, ns=ns, kmask=kmask) -> torch.Tensor:
-                if not use_spin:
-                    return kmask[k]
-                return kmask[k] & (s if sb == 1 else ns)
-
-            flip = buf("flip").zero_()
-            for sb, k, am in always:
-                flip |= cls(sb, k) if am is None else cls(sb, k) & am
-            if rand:
-                cmasks = [cls(sb, k) for sb, k, _, _ in rand]
-                rmask = buf("rmask").zero_()
-                for cm, (_, _, rm, _) in zip(cmasks, rand, strict=True):
-                    rmask |= cm if rm is None else cm & rm
-                if tensor_T:
-                    flip |= _compare_tensor(cmasks, planes, rmask, gen)
-                else:
-                    flip |= _compare_scalar(cmasks, [r[3] for r in rand], rmask, gen, lazy, bufs)
-            if packed.nb < 64:
-                flip &= packed.mask
-            s ^= flip
 
 
 # --------------------------------------------------------------------------------------------
@@ -834,16 +685,17 @@ def _run_packed(packed: _Packed, T: Any, J: float, h: float, sweeps: int, rule: 
 class IsingModel:
     """Ising model on a periodic ``L x L`` square lattice (chapter 1).
 
-    .. math:: E(s) = -J \\sum_{\\langle ij \\rangle} s_i s_j - h \\sum_i s_i
+    .. math:: E(\\xi) = -J \\sum_{\\langle jk \\rangle} \\xi_j \\xi_k - h \\sum_j \\xi_j
 
-    (chapter 1, eq. (1.1)). States are ``+-1`` tensors of shape ``[..., L, L]``; leading
+    (:math:numref:`eq-ising-energy`). States are ``+-1`` tensors of shape ``[..., L, L]``; leading
     dimensions are a batch of independent lattices.
 
     Parameters
     ----------
     L : int
         Side length, >= 2. Even ``L`` uses the two-colour checkerboard update; odd ``L`` (not
-        bipartite under periodic boundaries) uses three colours and the plain sampler.
+        bipartite under periodic boundaries) uses three colours (:func:`colour_masks`) and the
+        reference sampler.
     J : float
         Nearest-neighbour coupling (``J > 0``: ferromagnet).
     h : float
@@ -935,8 +787,8 @@ class IsingModel:
         .. math:: \\frac{E(s)}{N} = -\\frac{1}{N}\\Big(J \\sum_{i} s_i
             (s_{i+\\hat x} + s_{i+\\hat y}) + h \\sum_i s_i\\Big)
 
-        (chapter 1, eq. (1.1)), each bond counted once. Multiply by :attr:`n_spins` for the
-        total.
+        (:math:numref:`eq-ising-energy`), each bond counted once. Multiply by
+        :attr:`n_spins` for the total.
 
         Parameters
         ----------
@@ -954,7 +806,8 @@ class IsingModel:
         return -(self.J * bonds.sum((-2, -1)) + self.h * s.sum((-2, -1))) / self.n_spins
 
     def magnetization(self, spins: torch.Tensor) -> torch.Tensor:
-        """Magnetization **per spin** ``m = (1/N) sum_i s_i`` (signed), chapter 1 eq. (1.3).
+        """Magnetization **per spin** ``m = (1/N) sum_j xi_j`` (signed),
+        :math:numref:`eq-ising-magnetization`.
 
         Parameters
         ----------
@@ -980,7 +833,8 @@ class IsingModel:
         check_generator(generator, device=s.device)
         if method == "auto":
             # Packing pays off once a word holds at least 8 spins (L = 16, 24, 32, ...).
-            method = "multispin" if self.L % 2 == 0 and _word_bits(self.L) >= 8 else "plain"
+            packs = self.L % 2 == 0 and _multispin.word_bits(self.L) >= 8
+            method = "multispin" if packs else "plain"
         if method == "multispin" and self.L % 2 == 1:
             raise ValueError(f"method='multispin' needs an even L, got L = {self.L}")
         return s, T, sweeps, method
@@ -990,10 +844,19 @@ class IsingModel:
         if sweeps == 0:
             return s.clone()
         if method == "multispin":
-            return _multispin_sweeps(s, T, self.J, self.h, sweeps, rule, generator)
-        work = s if s.is_floating_point() else s.to(torch.float32)
-        out = _plain_sweeps(work, T, self.J, self.h, sweeps, rule, generator)
-        return out.to(s.dtype)
+            probs = self._class_probabilities(rule, T)
+            return _multispin.multispin_sweeps(s, probs, sweeps, generator)
+        return _reference_sweeps(s, T, self.J, self.h, sweeps, rule, generator)
+
+    def _class_probabilities(self, rule: str, T: Any) -> list[tuple[int, int, Any]]:
+        """Flip probabilities of the ten (spin, anti-aligned neighbours) classes of the engine,
+        from the same float64 ``dE`` and :func:`flip_probability` as the reference sampler."""
+        out = []
+        device = T.device if isinstance(T, torch.Tensor) else None
+        for sbit, k, dE in _multispin.class_energy_changes(self.J, self.h):
+            p = _flip_probability(torch.tensor(dE, dtype=torch.float64, device=device), T, rule)
+            out.append((sbit, k, p if isinstance(T, torch.Tensor) else float(p)))
+        return out
 
     def metropolis(
         self,
@@ -1005,9 +868,13 @@ class IsingModel:
     ) -> torch.Tensor:
         """Metropolis sweeps with the checkerboard update.
 
-        Each sweep updates the sites of one colour at once, then the other. A site with energy
-        change :math:`\\Delta E = 2 s_i (J \\sum_{j \\sim i} s_j + h)` is flipped with
-        probability :math:`\\min(1, e^{-\\Delta E / T})` (chapter 1, eqs. (1.5) and (1.8)).
+        Each sweep updates the sites of one colour at once, then the next
+        (:math:numref:`eq-ising-checkerboard`). A site whose flip changes the energy by
+        :math:`\\Delta E = 2 \\xi_j (J \\sum_{k \\sim j} \\xi_k + h)`
+        (:math:numref:`eq-ising-delta`) is flipped with probability
+        :math:`\\min(1, e^{-\\Delta E / T})` if :math:`\\Delta E \\ne 0` and 1/2 if
+        :math:`\\Delta E = 0` (:math:numref:`eq-ising-metropolis`, :func:`flip_probability`),
+        which makes the chain ergodic (chapter 1, theorem ``thm-ising-ergodic``).
 
         Parameters
         ----------
@@ -1018,9 +885,11 @@ class IsingModel:
         sweeps : int
             Number of sweeps (each site is offered one update per sweep).
         generator : torch.Generator, optional
-            Source of randomness, on the device of ``spins``.
+            Source of randomness, on the device of ``spins`` (``None``: torch's global
+            generator).
         method : {"auto", "multispin", "plain"}
-            Implementation (see the module docstring); ``"auto"`` picks ``"multispin"`` for
+            Implementation (see the module docstring; ``"plain"`` is
+            :func:`reference_sweeps`); ``"auto"`` picks ``"multispin"`` for
             even ``L`` whose half ``L/2`` has a divisor between 8 and 64 (so a word holds at
             least 8 spins), ``"plain"`` otherwise.
 
@@ -1042,8 +911,9 @@ class IsingModel:
         """Heat-bath (Glauber) sweeps with the checkerboard update.
 
         Each site of the colour being updated is set to ``+1`` with probability
-        :math:`1 / (1 + e^{-2 (J \\sum_{j\\sim i} s_j + h)/T})`, i.e. flipped with probability
-        :math:`1/(1 + e^{\\Delta E/T})` (chapter 1, eq. (1.6)). Arguments and result as in
+        :math:`1 / (1 + e^{-2 (J \\sum_{k\\sim j} \\xi_k + h)/T})`, i.e. flipped with probability
+        :math:`1/(1 + e^{\\Delta E/T})` (:math:numref:`eq-ising-heatbath`). Arguments and
+        result as in
         :meth:`metropolis`.
         """
         return self._sweep("heat_bath", spins, T, sweeps, generator, method)
@@ -1058,7 +928,7 @@ class IsingModel:
         rule: str = "metropolis",
         generator: torch.Generator | None = None,
         method: str = "auto",
-    ) -> dict[str, torch.Tensor]:
+    ) -> IsingSamples:
         """Run a chain and record energy and magnetization per spin every ``thin`` sweeps.
 
         Parameters
@@ -1082,9 +952,9 @@ class IsingModel:
 
         Returns
         -------
-        dict
-            ``"energy"`` and ``"magnetization"`` of shape ``[n_samples, ...]`` (per spin) and
-            ``"spins"``, the final state.
+        IsingSamples
+            ``energy`` and ``magnetization`` of shape ``[n_samples, ...]`` (per spin) and
+            ``spins``, the final state (also readable as ``res["energy"]``).
         """
         check_choice(rule, "rule", _RULES)
         n_samples = check_int(n_samples, "n_samples", minimum=1)
@@ -1093,10 +963,11 @@ class IsingModel:
         s, Tc, _, method = self._prepare(spins, T, 1, generator, method)
         energies, mags = [], []
         if method == "multispin":
-            packed = _Packed(s)
-            _run_packed(packed, Tc, self.J, self.h, burn_in, rule, generator)
+            packed = _multispin.Packed(s)
+            probs = self._class_probabilities(rule, Tc)
+            _multispin.run_packed(packed, probs, burn_in, generator)
             for _ in range(n_samples):
-                _run_packed(packed, Tc, self.J, self.h, thin, rule, generator)
+                _multispin.run_packed(packed, probs, thin, generator)
                 cur = packed.unpack(torch.float32)
                 energies.append(self.energy(cur))
                 mags.append(self.magnetization(cur))
@@ -1109,11 +980,9 @@ class IsingModel:
                 energies.append(self.energy(cur))
                 mags.append(self.magnetization(cur))
             final = cur
-        return {
-            "energy": torch.stack(energies),
-            "magnetization": torch.stack(mags),
-            "spins": final,
-        }
+        return IsingSamples(
+            energy=torch.stack(energies), magnetization=torch.stack(mags), spins=final
+        )
 
     def trajectory(
         self,
@@ -1141,13 +1010,32 @@ class IsingModel:
         return torch.stack(frames)
 
 
+@dataclass(frozen=True)
+class IsingSamples(Result):
+    """Measurements of a chain (see :meth:`IsingModel.sample`).
+
+    Attributes
+    ----------
+    energy, magnetization : tensor ``[n_samples, ...]``
+        Energy and signed magnetization per spin at each measurement.
+    spins : tensor ``[..., L, L]``
+        The final state.
+    """
+
+    energy: torch.Tensor
+    magnetization: torch.Tensor
+    spins: torch.Tensor
+
+
 # --------------------------------------------------------------------------------------------
 # Estimators and the demo
 # --------------------------------------------------------------------------------------------
 
 
 def binder_cumulant(m: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Binder cumulant ``U = 1 - <m^4> / (3 <m^2>^2)`` of magnetization samples (eq. (1.13)).
+    """Binder cumulant ``U = 1 - <m^4> / (3 <m^2>^2)`` of magnetization samples.
+
+    See :math:numref:`eq-ising-binder`.
 
     ``U`` tends to 2/3 in the ordered phase and to 0 in the disordered phase; curves for
     different ``L`` cross near ``T_c``.
@@ -1168,7 +1056,9 @@ def binder_cumulant(m: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 
 def susceptibility(m: torch.Tensor, T: Any, n_spins: int, dim: int = 0) -> torch.Tensor:
-    """Finite-lattice susceptibility ``chi = N (<m^2> - <|m|>^2) / T`` (chapter 1, eq. (1.12)).
+    """Finite-lattice susceptibility ``chi = N (<m^2> - <|m|>^2) / T``.
+
+    See :math:numref:`eq-ising-chi`.
 
     Parameters
     ----------
