@@ -119,14 +119,15 @@ def test_tabular_updates_follow_the_td_rules():
     """Checks eqs. (9.6) and (9.7): one Q-learning and one SARSA step by hand."""
     for method in ("q", "sarsa"):
         ag = TabularQ(3, 2, lr=0.5, gamma=0.9, method=method)
-        ag.table[:] = [[0.0, 1.0], [2.0, 4.0], [0.0, 0.0]]
+        ag.table[:] = [[0.0, 1.0], [2.0, 4.0], [0.5, 0.7]]
         delta = ag.update(0, 1, 1.0, 1, 0, False)
         nxt = 4.0 if method == "q" else 2.0
         assert delta == pytest.approx(1.0 + 0.9 * nxt - 1.0)
         assert ag.table[0, 1] == pytest.approx(1.0 + 0.5 * delta)
-        # terminated: no bootstrap
+        # terminated: no bootstrap from the (non-zero) successor row
         d2 = ag.update(1, 0, 3.0, 2, None, True)
-        assert d2 == pytest.approx(1.0)
+        assert d2 == pytest.approx(3.0 - 2.0)
+        assert ag.table[1, 0] == pytest.approx(2.0 + 0.5 * d2)
 
 
 def test_boltzmann_action_frequencies():
@@ -244,6 +245,14 @@ def test_free_energy_update_is_td_step(method):
     before = {k: getattr(ag.rbm, k).clone() for k in "Wbc"}
     delta = ag.update(1, 2, 0.7, 3, 0, False)
     assert delta == pytest.approx(0.7 + 0.9 * nxt - q_sa, abs=1e-12)
+    for k in "Wbc":
+        torch.testing.assert_close(getattr(ag.rbm, k), before[k] + 0.05 * delta * grad[k])
+    # a terminating step has no successor value: delta = r - Q(s, a)
+    q_sa = ag.q(2, 1)
+    grad = ag.q_gradient(ag.encode(2, 1))
+    before = {k: getattr(ag.rbm, k).clone() for k in "Wbc"}
+    delta = ag.update(2, 1, -0.4, 0, None, True)
+    assert delta == pytest.approx(-0.4 - q_sa, abs=1e-12)
     for k in "Wbc":
         torch.testing.assert_close(getattr(ag.rbm, k), before[k] + 0.05 * delta * grad[k])
 

@@ -135,8 +135,7 @@ def langevin_sample(
     accepted = 0.0
     bad = torch.zeros((), dtype=torch.bool, device=x.device)  # non-finite energy seen (no sync)
     for _ in range(n_steps):
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        prop = x - step_size * g + scale * noise
+        prop = x - step_size * g + scale * _standard_normal(x, generator)
         if not metropolis:
             if box is not None:
                 prop = torch.minimum(torch.maximum(prop, box[0]), box[1])
@@ -168,6 +167,12 @@ def langevin_sample(
     _check_energies(e, g, "along the chain")
     rate = accepted / n_steps if n_steps else 1.0
     return (x, rate) if return_acceptance else x
+
+
+def _standard_normal(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Noise ``z ~ N(0, I)`` shaped like ``x`` (the Langevin noise; its scale is applied by the
+    caller)."""
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 
 def _check_energies(e: torch.Tensor, g: torch.Tensor, where: str) -> None:
