@@ -259,7 +259,7 @@ def check_anneal_constant(T: float, callable_energy: bool = False) -> None:
     g = torch.Generator().manual_seed(41)
     s = exact_samples(p, 4, 10_000, g)
     target = (lambda x: bm.energy(x)) if callable_energy else bm
-    res = anneal(target, [T, T], states=s, generator=g)
+    res = bz.anneal(target, [T, T], states=s, generator=g)
     assert_fits(res.states, p, f"anneal at constant T={T} (callable={callable_energy})")
     torch.testing.assert_close(res.energies, bm.energy(res.states))
 
@@ -272,7 +272,7 @@ def check_anneal_ground_state() -> None:
     W, b = params(bm)
     e_min = float(energies(W, b, all_states(12)).min()) + float(bm.energy_offset)
     start = bm.random_state(16, generator=g)
-    res = anneal(bm, geometric_schedule(3.0, 0.05, 200), states=start, keep_energies=True,
+    res = bz.anneal(bm, geometric_schedule(3.0, 0.05, 200), states=start, keep_energies=True,
                  generator=g)  # fmt: skip
     assert float(res.best_energies.min()) == pytest.approx(e_min, abs=1e-9)
     seen = torch.cat([bm.energy(start)[None], res.trace["energies"]]).min(0).values
@@ -692,7 +692,7 @@ def test_log_partition_closed_form_and_chunks():
     torch.testing.assert_close(big.log_partition_exact().detach(), want, rtol=1e-12, atol=1e-12)
 
 
-def test_visible_marginal_posterior_and_free_energy():
+def check_visible_marginal():
     """Checks eq-boltzmann-distribution: the visible marginal sums the joint over hidden states,
     p(h | v) = p(v, h) / p(v), and exp(log_prob_exact(v)) = p(v), all against the enumeration
     written here, in the library's state order."""
@@ -709,6 +709,11 @@ def test_visible_marginal_posterior_and_free_energy():
     bm0 = machine(4, 0, seed=9)
     S = binary_states(4)
     torch.testing.assert_close(bm0.free_energy(S), bm0.energy(S))
+
+
+def test_visible_marginal_posterior_and_free_energy():
+    """Checks eq-boltzmann-distribution: marginal, posterior, log p(v) (check_visible_marginal)."""
+    check_visible_marginal()
 
 
 def test_ground_states_exact():
@@ -779,8 +784,7 @@ def test_weights_are_symmetric_with_zero_diagonal():
 # ------------------------------------------------------------------------------------------------
 # Markov kernels of the library
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("T", TEMPERATURES)
-def test_library_kernels_equal_kernels_built_here(T):
+def check_library_kernels(T):
     """Checks eq-boltzmann-detailed-balance and eq-boltzmann-stationary: the library's site,
     random-site and sweep kernels equal the ones built state by state here (after mapping the
     state orders), each site kernel is reversible, and the sweep leaves p_T invariant without
@@ -804,7 +808,14 @@ def test_library_kernels_equal_kernels_built_here(T):
     torch.testing.assert_close(R, avg, rtol=0, atol=1e-14)
 
 
-def test_distribution_after_sweeps_and_kl_decrease():
+@pytest.mark.parametrize("T", TEMPERATURES)
+def test_library_kernels_equal_kernels_built_here(T):
+    """Checks eq-boltzmann-detailed-balance and eq-boltzmann-stationary on the library's
+    kernels (check_library_kernels)."""
+    check_library_kernels(T)
+
+
+def check_distribution_after_sweeps():
     """Checks eq-boltzmann-stationary: the mass-splitting recursion gives p_0 P^k for the sweep
     kernel built here, KL(p_k || p_T) never increases, and p_k tends to p_T."""
     bm = machine(3, 2, seed=34, scale=1.2)
@@ -822,6 +833,11 @@ def test_distribution_after_sweeps_and_kl_decrease():
     kl = [float(kl_divergence(p, pi)) for p in bm.distribution_after_sweeps(ps[0], T, 60)]
     assert all(y <= x + 1e-14 for x, y in zip(kl, kl[1:], strict=False))
     assert kl[-1] < 1e-9 < kl[0]
+
+
+def test_distribution_after_sweeps_and_kl_decrease():
+    """Checks eq-boltzmann-stationary: exact sweep laws (check_distribution_after_sweeps)."""
+    check_distribution_after_sweeps()
 
 
 def test_chapter_sampler_kl_numbers():
