@@ -14,6 +14,7 @@ A demo in the book has three faces:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -315,11 +316,56 @@ def interactive(fn: Callable[..., Any], /, **sliders: Any) -> Any:
             raise ValueError(f"slider {name!r} is not a parameter of {fn.__name__}")
         if name not in defaults:
             raise ValueError(f"parameter {name!r} of {fn.__name__} needs a default value")
+    keywords = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "ax"
+    ]
+    for p in keywords:
+        if p.default is inspect.Parameter.empty and p.name not in sliders:
+            raise ValueError(
+                f"parameter {p.name!r} of {fn.__name__} has no default value and no slider"
+            )
     if is_static():
         return fn(**{k: defaults[k] for k in sliders})
     widgets = require("ipywidgets", "viz", feature="ebmlib.viz.interactive")
+    # Only the named parameters get controls; every other one keeps its default (ipywidgets
+    # would otherwise try to turn each default, ``ax=None`` included, into a widget).
+    controls: dict[str, Any] = {
+        p.name: widgets.fixed(p.default) for p in keywords if p.name not in sliders
+    }
+    if "ax" in sig.parameters:
+        controls["ax"] = widgets.fixed(None)
+    for name, abbrev in sliders.items():
+        control = widgets.interactive.widget_from_abbrev(abbrev, defaults[name])
+        if control is None:
+            raise ValueError(f"slider {name!r}: {abbrev!r} cannot be turned into a widget")
+        if hasattr(control, "continuous_update"):
+            control.continuous_update = False  # redraw when the slider is released
+        if not getattr(control, "description", ""):
+            control.description = name
+        controls[name] = control
 
-    return widgets.interact(fn, **sliders)
+    @functools.wraps(fn)
+    def live(**kwargs: Any) -> Any:
+        return _show_once(fn(**kwargs))
+
+    return widgets.interact(live, **controls)
+
+
+def _show_once(result: Any) -> Any:
+    """Display a returned figure once (ipywidgets would show it twice) and close it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - the demos draw with matplotlib
+        return result
+    if isinstance(result, Figure):
+        from IPython.display import display
+
+        display(result)
+        _pyplot("ebmlib.viz.interactive").close(result)
+        return None
+    return result
 
 
 def demo_grid(

@@ -75,6 +75,34 @@ def test_interactive_static_calls_once_with_defaults(monkeypatch):
     assert calls == [(2.0, 3)]
 
 
+def test_interactive_live_controls_only_the_named_parameters(monkeypatch):
+    """In a live kernel: one control per named slider; ``ax`` and the other defaults stay fixed.
+
+    (Without the fixed values ipywidgets turns every default into a widget and fails on
+    ``ax=None``; this is what a reader running the notebook in JupyterLab would hit.)
+    """
+    widgets = pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(viz, "is_static", lambda: False)
+    calls = []
+
+    def draw(beta=2.0, n=3, seed=0, ax=None):
+        calls.append((beta, n, seed, ax))
+        fig, _ = plt.subplots()
+        return fig
+
+    live = viz.interactive(draw, beta=(0.5, 4.0, 0.5), n=(1, 5))
+    controls = [c for c in live.widget.children if isinstance(c, widgets.ValueWidget)]
+    assert sorted(c.description for c in controls) == ["beta", "n"]
+    assert calls == [(2.0, 3, 0, None)]
+    beta = next(c for c in controls if c.description == "beta")
+    assert beta.continuous_update is False
+    beta.value = 3.5
+    assert calls[-1] == (3.5, 3, 0, None)
+    assert plt.get_fignums() == []  # each returned figure was shown once and closed
+
+
 def test_interactive_errors(monkeypatch):
     monkeypatch.setenv("EBMLIB_STATIC", "1")
 
@@ -83,6 +111,12 @@ def test_interactive_errors(monkeypatch):
 
     with pytest.raises(ValueError, match="needs a default"):
         viz.interactive(draw, beta=(0.1, 1.0))
+
+    def draw2(beta=1.0, n=None, *, k, ax=None):
+        return beta
+
+    with pytest.raises(ValueError, match="'k' of draw2 has no default value and no slider"):
+        viz.interactive(draw2, beta=(0.1, 1.0))
     with pytest.raises(ValueError, match="not a parameter"):
         viz.interactive(draw, gamma=(0.1, 1.0))
     with pytest.raises(TypeError, match="fn must be callable"):
