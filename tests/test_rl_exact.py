@@ -248,11 +248,20 @@ def test_results_are_dataclasses_and_the_model_matches_the_table(frozenlake):
     pe = exact.policy_evaluation(mdp, sol.policy, 0.99)
     for res in (mdp, sol, pe, exact.soft_value_iteration(mdp, 0.9, 1.0)):
         assert isinstance(res, Result)
-    assert set(pe) == {"V", "Q"} and pe["V"] is pe.V
+    assert set(pe.keys()) == {"V", "Q"} and pe["V"] is pe.V and dict(pe)["Q"] is pe.Q
     with pytest.warns(DeprecationWarning, match="success"):
         assert mdp.G is mdp.success
     with pytest.warns(DeprecationWarning, match="terminate"):
         assert mdp.T is mdp.terminate
+    with pytest.warns(DeprecationWarning, match="unpacking"):
+        V, Q = pe  # the tuple of earlier versions
+    assert V is pe.V and Q is pe.Q
+    with pytest.warns(DeprecationWarning, match="unpacking"):
+        V, Q, policy, iterations = sol
+    assert policy is sol.policy and iterations == sol.iterations
+    with pytest.warns(DeprecationWarning, match="unpacking"):
+        P_old, *_ = mdp
+    np.testing.assert_allclose(P_old.numpy(), P, atol=1e-15)
     with pytest.raises(ValueError, match="prob"):
         exact.TabularMDP(
             mdp.next_state, mdp.prob * 2, mdp.R, mdp.success, mdp.terminate, mdp.initial

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -73,8 +74,27 @@ __all__ = [
 DENSE_SOLVE_MAX_STATES = 4096
 
 
+class _UnpacksAsTuple:
+    """Unpacking as the tuple of earlier versions still works, with a DeprecationWarning."""
+
+    _tuple_names: tuple[str, ...] = ()
+
+    def _as_tuple(self) -> tuple:
+        return tuple(getattr(self, n) for n in self._tuple_names)
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        names = ", ".join(self._tuple_names)
+        warnings.warn(
+            f"unpacking a {type(self).__name__} as ({names}) is deprecated; read the attributes "
+            "instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return iter(self._as_tuple())
+
+
 @dataclasses.dataclass(frozen=True)
-class TabularMDP(Result):
+class TabularMDP(_UnpacksAsTuple, Result):
     """The model of a finite MDP as dense float64 tensors (``S`` states, ``A`` actions).
 
     Transitions are stored as up to ``B`` outcomes per state-action pair, which keeps large
@@ -98,7 +118,14 @@ class TabularMDP(Result):
         Distribution of the state returned by ``reset``.
     labels : tuple or None
         What each state index stands for (for example the positions on a field), if known.
+
+    Notes
+    -----
+    Unpacking as ``P, R, G, T, initial = mdp`` (the named tuple of earlier versions, with the
+    dense ``P``) still works but is deprecated.
     """
+
+    _tuple_names = ("P", "R", "success", "terminate", "initial")
 
     next_state: torch.Tensor
     prob: torch.Tensor
@@ -171,7 +198,7 @@ class TabularMDP(Result):
 
 
 @dataclasses.dataclass(frozen=True)
-class MDPSolution(Result):
+class MDPSolution(_UnpacksAsTuple, Result):
     """Result of :func:`value_iteration`.
 
     Attributes
@@ -181,7 +208,13 @@ class MDPSolution(Result):
     policy : torch.Tensor, shape ``[S]``, int64
         Greedy actions (ties to the lowest action).
     iterations : int
+
+    Notes
+    -----
+    Unpacking as ``V, Q, policy, iterations = sol`` (earlier versions) is deprecated.
     """
+
+    _tuple_names = ("V", "Q", "policy", "iterations")
 
     V: torch.Tensor
     Q: torch.Tensor
@@ -213,8 +246,14 @@ class SoftSolution(Result):
 
 
 @dataclasses.dataclass(frozen=True)
-class PolicyValue(Result):
-    """Result of :func:`policy_evaluation`: ``V`` ``[S]`` and ``Q`` ``[S, A]`` of a policy."""
+class PolicyValue(_UnpacksAsTuple, Result):
+    """Result of :func:`policy_evaluation`: ``V`` ``[S]`` and ``Q`` ``[S, A]`` of a policy.
+
+    Unpacking as ``V, Q = policy_evaluation(...)`` (the tuple of earlier versions) still works
+    but is deprecated.
+    """
+
+    _tuple_names = ("V", "Q")
 
     V: torch.Tensor
     Q: torch.Tensor
