@@ -52,9 +52,9 @@ from .config import (
     Schedule,
     TabularConfig,
     _build,
-    linear_schedule,
     schedule_value,
 )
+from .config import linear_schedule as linear_schedule  # the import path of earlier versions
 
 spaces = require("gymnasium", "rl", feature="ebmlib.rl").spaces
 
@@ -65,7 +65,6 @@ __all__ = [
     "DQN",
     "IndependentQ",
     "RandomAgent",
-    "linear_schedule",
     "boltzmann_probabilities",
     "td_targets",
     "td_step",
@@ -107,7 +106,7 @@ def _check_delta(delta: float, what: str) -> float:
 def boltzmann_probabilities(q: torch.Tensor, T: float) -> torch.Tensor:
     r"""Boltzmann (softmax) policy :math:`\pi(a|s) = e^{Q(s,a)/T} / \sum_b e^{Q(s,b)/T}`.
 
-    Chapter 9, eq. (9.8). ``q`` is ``[..., A]``; the result has the same shape.
+    Chapter 9, :math:numref:`eq-rl-boltzmann`. ``q`` is ``[..., A]``; the result has the same shape.
     """
     T = check_positive(T, "T")
     return torch.softmax(q / T, dim=-1)
@@ -185,7 +184,7 @@ def _random_action(c: SpaceCodec, generator: torch.Generator | None) -> Any:
 class TabularQ(_Agent):
     r"""Tabular Q-learning or SARSA with epsilon-greedy or Boltzmann exploration.
 
-    The update (chapter 9, eqs. (9.6)-(9.7)) is
+    The update (chapter 9, :math:numref:`eq-rl-q-learning` and :math:numref:`eq-rl-sarsa`) is
 
     .. math:: Q(s,a) \leftarrow Q(s,a) + \eta\,[r + \gamma\,Q' - Q(s,a)]
 
@@ -281,7 +280,8 @@ class TabularQ(_Agent):
         next_action: Any | None,
         terminated: bool,
     ) -> float:
-        """One Q-learning or SARSA step (eq. (9.6) or (9.7)); returns the TD error."""
+        """One Q-learning or SARSA step (:math:numref:`eq-rl-q-learning` or
+        :math:numref:`eq-rl-sarsa`); returns the TD error."""
         reward = _check_reward(reward)
         s = self.obs_codec.to_index(obs, "obs")
         a = self.act_codec.to_index(action, "action")
@@ -429,10 +429,12 @@ class FreeEnergyQ(_Agent):
 
         Q(s, a) = -F(v) = v^T b + \sum_{j=1}^{K} \operatorname{softplus}(c_j + v^T W_{:,j})
 
-    (chapter 10, eq. (10.1)). Its gradient has a closed form (eq. (10.2)):
+    (chapter 10, :math:numref:`eq-free-energy-rl-q`). Its gradient has a closed form
+    (:math:numref:`eq-free-energy-rl-grad`):
     ``dQ/db = v``, ``dQ/dc = sigma(c + v^T W)``, ``dQ/dW = v sigma(c + v^T W)^T``, and learning
     is the TD(0) / SARSA rule ``theta += lr * delta * dQ(s,a)/dtheta`` with
-    ``delta = r + gamma Q(s', a') - Q(s, a)`` (eq. (10.3); ``method="q"`` uses
+    ``delta = r + gamma Q(s', a') - Q(s, a)`` (:math:numref:`eq-free-energy-rl-td`; ``method="q"``
+    uses
     ``max_b Q(s', b)`` instead, by enumeration). One step evaluates ``Q(s, a)`` and
     ``Q(s', a')`` as one batch and updates ``W`` by a rank-one product (``torch.addr``), the same
     code on every device.
@@ -446,7 +448,8 @@ class FreeEnergyQ(_Agent):
     ``p(a, h | s) ~ exp(-E(s, a, h) / T)``; its action marginal is
     ``sum_h exp(-E/T) = exp(-F_T(s, a)/T)`` with
     ``F_T = -v^T b - T sum_j softplus((c_j + v^T W_{:,j}) / T)``, which equals
-    ``exp(-F(s, a)/T) = exp(Q(s, a)/T)`` **only at T = 1** (eq. (10.6)). So annealed Gibbs
+    ``exp(-F(s, a)/T) = exp(Q(s, a)/T)`` **only at T = 1**
+    (:math:numref:`eq-free-energy-rl-temperature`). So annealed Gibbs
     samples follow ``exp(Q)`` when the schedule ends at ``T = 1``; at a final ``T < 1`` they
     concentrate on low-energy actions, but not exactly as ``softmax(Q/T)``. Enumeration, in
     contrast, samples ``softmax(Q/T)`` exactly at every ``T``.
@@ -531,7 +534,8 @@ class FreeEnergyQ(_Agent):
         """Remove the initial value offset through the biases of the state units.
 
         At initialisation every hidden unit adds ``softplus(c_j + v^T W_{:,j})`` to ``Q``: exactly
-        ``log 2`` at ``W = 0`` (eq. (10.4)) and more on average for random weights (softplus is
+        ``log 2`` at ``W = 0`` (:math:numref:`eq-free-energy-rl-offset`) and more on average for
+        random weights (softplus is
         convex, so Jensen's inequality gives ``E softplus(x) >= softplus(E x) = log 2``).
 
         ``mode="klog2"`` subtracts ``K log 2`` from the bias of every unit of the first state
@@ -624,7 +628,8 @@ class FreeEnergyQ(_Agent):
         return t if W.is_cpu else t.to(W.device)
 
     def _q_visible(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``Q = -F(v)`` ``[B]`` and the hidden input ``c + v^T W`` ``[B, K]`` (eq. (10.1))."""
+        """``Q = -F(v)`` ``[B]`` and the hidden input ``c + v^T W`` ``[B, K]``
+        (:math:numref:`eq-free-energy-rl-q`)."""
         W, b, c = self._params()
         pre = torch.addmm(c, v, W)
         return torch.addmv(F.softplus(pre).sum(-1), v, b), pre
@@ -658,7 +663,8 @@ class FreeEnergyQ(_Agent):
 
     # -- values --------------------------------------------------------------------------------
     def q_from_units(self, v: torch.Tensor) -> torch.Tensor:
-        """``Q = -F(v)`` for visible vectors ``[..., n_visible]`` (eq. (10.1))."""
+        """``Q = -F(v)`` for visible vectors ``[..., n_visible]``
+        (:math:numref:`eq-free-energy-rl-q`)."""
         return -self.rbm.free_energy(v)
 
     def q(self, obs: Any, action: Any) -> float:
@@ -669,7 +675,8 @@ class FreeEnergyQ(_Agent):
         r"""Closed-form gradient of ``Q = -F(v)`` with respect to the RBM parameters.
 
         ``dQ/dW = v sigma(c + v^T W)^T`` (``[n_visible, K]``), ``dQ/db = v``,
-        ``dQ/dc = sigma(c + v^T W)`` (chapter 10, eq. (10.2)). ``v`` is ``[n_visible]``.
+        ``dQ/dc = sigma(c + v^T W)`` (chapter 10, :math:numref:`eq-free-energy-rl-grad`). ``v`` is
+        ``[n_visible]``.
         """
         v = self.rbm._check_v(v, "v")
         if v.dim() != 1:
@@ -698,7 +705,8 @@ class FreeEnergyQ(_Agent):
         r"""Unnormalised log action marginal of Gibbs sampling at fixed ``T``, ``[n_actions]``.
 
         ``log sum_h exp(-E(s,a,h)/T) = v^T b / T + sum_j softplus((c_j + v^T W_{:,j}) / T)``
-        (eq. (10.6)); it equals ``Q(s,a)/T = -F(s,a)/T`` only at ``T = 1``. Needs enumerable
+        (:math:numref:`eq-free-energy-rl-temperature`); it equals ``Q(s,a)/T = -F(s,a)/T`` only at
+        ``T = 1``. Needs enumerable
         actions.
         """
         if self._all_actions is None:
@@ -752,7 +760,8 @@ class FreeEnergyQ(_Agent):
         Each sweep at temperature ``T_t`` samples ``h ~ p(h | s, a)`` with
         ``p(h_j = 1) = sigma((c_j + v^T W_{:,j}) / T_t)`` and then every action group given
         ``h`` (a categorical draw per one-hot group, a Bernoulli draw per binary unit) from the
-        field ``(b_a + W_a h) / T_t`` (eq. (10.5)). The temperatures decrease geometrically from
+        field ``(b_a + W_a h) / T_t`` (:math:numref:`eq-free-energy-rl-gibbs`). The temperatures
+        decrease geometrically from
         ``T0`` to ``T``. At a fixed ``T = 1`` the chain's stationary action distribution is
         ``exp(-F(s, a)) / Z(s) = softmax(Q(s, .))``; at other ``T`` it is
         ``exp(-F_T(s, a)/T)`` (see :meth:`gibbs_log_weights`), not ``softmax(Q/T)``.
@@ -890,7 +899,8 @@ class FreeEnergyQ(_Agent):
         next_action: Any | None,
         terminated: bool,
     ) -> float:
-        """One TD(0)/SARSA step on the RBM parameters (eq. (10.3)); returns ``delta``."""
+        """One TD(0)/SARSA step on the RBM parameters (:math:numref:`eq-free-energy-rl-td`); returns
+        ``delta``."""
         reward = _check_reward(reward)
         idx = self._active(obs, action)
         sarsa_next = not terminated and self.method == "sarsa"
@@ -915,7 +925,7 @@ class FreeEnergyQ(_Agent):
             _check_delta(math.inf, f"FreeEnergyQ, step lr * delta = {step:g} overflows {pre.dtype}")
         p, v0 = torch.sigmoid(pre[0]), v[0]  # [K], [n_visible]
         W, b, c = self._params()
-        # theta += lr delta dQ/dtheta with dQ/dW = v sigma^T, dQ/db = v, dQ/dc = sigma (eq. (10.2))
+        # theta += lr delta dQ/dtheta with dQ/dW = v sigma^T, dQ/db = v, dQ/dc = sigma
         W.addr_(v0, p, alpha=step)
         b.add_(v0, alpha=step)
         c.add_(p, alpha=step)
@@ -927,7 +937,7 @@ class FreeEnergyQ(_Agent):
 def td_targets(
     rewards: torch.Tensor, terminated: torch.Tensor, next_values: torch.Tensor, gamma: float
 ) -> torch.Tensor:
-    r"""TD targets :math:`y = r + \gamma\,(1 - \text{terminated})\,V(s')` (eq. (9.10)), ``[B]``.
+    r"""TD targets :math:`y = r + \gamma\,(1 - \text{terminated})\,V(s')` (chapter 9, DQN), ``[B]``.
 
     A terminated transition has no successor value; a truncated one (time limit) is
     bootstrapped like any other.
@@ -958,7 +968,7 @@ def td_step(
     loss: str = "huber",
     grad_clip: float | None = 10.0,
 ) -> float:
-    r"""One gradient step of fitted Q-learning on a minibatch (chapter 9, eq. (9.10)).
+    r"""One gradient step of fitted Q-learning on a minibatch (chapter 9, DQN).
 
     Minimises the Huber (or squared) loss between :math:`Q_\theta(s, a)` and the fixed target
     :func:`td_targets` with :math:`V(s') =` ``next_value(target, next_obs)`` computed from the
@@ -1045,7 +1055,8 @@ class DeepQAgent(torch.nn.Module):
 
     **Acting.** ``exploration="epsilon"``: a uniformly random action with probability
     ``epsilon``, else :meth:`greedy`. ``exploration="boltzmann"``: a draw from
-    :math:`\pi(a \mid s) \propto e^{Q(s, a)/T}` (chapter 11, eq. (11.1)) by
+    :math:`\pi(a \mid s) \propto e^{Q(s, a)/T}` (chapter 11,
+    :math:numref:`eq-energy-policies-policy`) by
     :meth:`sample_actions`: exact softmax sampling over a finite action set, and for a box
     importance resampling of ``n_action_samples`` uniform proposals followed by
     ``langevin_steps`` Metropolis-adjusted Langevin steps on the action.
@@ -1053,7 +1064,8 @@ class DeepQAgent(torch.nn.Module):
     **Learning.** Every step stores the transition; every ``train_every`` steps after
     ``learning_starts`` one :func:`td_step` on a minibatch, with the target value
     :math:`\max_b Q_{\bar\theta}(s', b)` (``backup="max"``) or the soft value
-    :math:`T \log \int e^{Q_{\bar\theta}(s', a)/T} da` (``backup="soft"``, eq. (11.2)); the target
+    :math:`T \log \int e^{Q_{\bar\theta}(s', a)/T} da` (``backup="soft"``,
+    :math:numref:`eq-energy-policies-softv`); the target
     network is copied every ``target_update`` steps or Polyak-averaged with rate ``tau``.
 
     Parameters
@@ -1236,7 +1248,8 @@ class DeepQAgent(torch.nn.Module):
     def soft_value(
         self, s: torch.Tensor, T: float, net: torch.nn.Module | None = None
     ) -> torch.Tensor:
-        r"""Soft value :math:`V(s) = T\log\int e^{Q(s,a)/T} da` (eq. (11.2)), ``[B]``.
+        r"""Soft value :math:`V(s) = T\log\int e^{Q(s,a)/T} da`
+        (:math:numref:`eq-energy-policies-softv`), ``[B]``.
 
         A sum over the actions when they are discrete; for a box, the importance-sampling
         estimate with ``n_action_samples`` uniform proposals on the unit-scaled box
@@ -1275,7 +1288,8 @@ class DeepQAgent(torch.nn.Module):
         Discrete: exact softmax sampling; returns indices ``[n]``. Box: ``n_action_samples``
         uniform proposals per draw, one resampled by weight :math:`e^{Q/T}`, then
         ``langevin_steps`` MALA steps on the energy :math:`-Q(s, \cdot)/T` restricted to
-        :math:`[-1, 1]^m`; returns ``[n, m]`` (eq. (11.4)). ``T`` defaults to the current
+        :math:`[-1, 1]^m`; returns ``[n, m]`` (:math:numref:`eq-energy-policies-mala`). ``T``
+        defaults to the current
         temperature; ``generator`` to the agent's (None: torch's global generator).
         """
         n = check_int(n, "n", minimum=1)

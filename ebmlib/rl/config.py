@@ -196,7 +196,8 @@ class FreeEnergyConfig(_Config):
     n_hidden: int = 16
     """Number of hidden units :math:`K` of the RBM."""
     lr: Schedule = 0.01
-    r"""Learning rate of the TD update (eq. (10.3)), > 0, or a schedule over episodes."""
+    r"""Learning rate of the TD update (:math:numref:`eq-free-energy-rl-td`), > 0, or a schedule
+    over episodes."""
     gamma: float = 0.99
     r"""Discount factor :math:`\gamma`, in [0, 1]."""
     method: str = "sarsa"
@@ -212,7 +213,8 @@ class FreeEnergyConfig(_Config):
     max_enumerate: int = 1024
     """Largest action set that is enumerated."""
     gibbs_sweeps: int = 20
-    """Sweeps of annealed block Gibbs sampling per action choice (eq. (10.5))."""
+    """Sweeps of annealed block Gibbs sampling per action choice
+    (:math:numref:`eq-free-energy-rl-gibbs`)."""
     gibbs_T0: float = 4.0
     """First temperature of the geometric annealing schedule of Gibbs sampling."""
     greedy_T: float = 0.05
@@ -222,7 +224,8 @@ class FreeEnergyConfig(_Config):
     init_std: float = 0.1
     """Standard deviation of the initial weights (see the symmetry trap of chapter 10)."""
     offset_correction: bool | str = False
-    r"""Remove the initial offset :math:`K\log 2` of Q (eq. (10.4)): ``False``, ``True`` or
+    r"""Remove the initial offset :math:`K\log 2` of Q (:math:numref:`eq-free-energy-rl-offset`):
+    ``False``, ``True`` or
     ``"klog2"`` (subtract :math:`K\log 2`), or ``"mean"`` (the measured mean offset)."""
 
     def __post_init__(self) -> None:
@@ -297,7 +300,8 @@ class DeepQConfig(_Config):
     """Uniform proposals per draw for continuous actions (the soft value and the resampling
     step of the sampler)."""
     langevin_steps: int = 5
-    """MALA steps refining each sampled continuous action (eq. (11.4))."""
+    """MALA steps refining each sampled continuous action
+    (:math:numref:`eq-energy-policies-mala`)."""
     langevin_step_size: float = 0.01
     """MALA step size, on actions scaled to [-1, 1]."""
     n_greedy: int = 256

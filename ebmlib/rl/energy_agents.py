@@ -8,7 +8,8 @@ copy, :class:`~ebmlib.rl.config.DeepQConfig`) and act by sampling from the Boltz
 
     \pi(a \mid s) \propto \exp\big(Q(s, a) / T\big)
 
-(chapter 11, eq. (11.1)): by enumeration when the action set is finite, and for a box of
+(chapter 11, :math:numref:`eq-energy-policies-policy`): by enumeration when the action set is
+finite, and for a box of
 continuous actions by importance resampling of uniform proposals followed by a few
 Metropolis-adjusted Langevin steps on the action (:func:`ebmlib.rl.models.langevin_sample`).
 
@@ -16,7 +17,7 @@ Metropolis-adjusted Langevin steps on the action (:func:`ebmlib.rl.models.langev
   :math:`F(\xi) = \tfrac12\lVert\xi\rVert^2 - \beta^{-1}\log\sum_i e^{\beta x_i^\top\xi}` is the
   free energy of the modern-Hopfield energy (chapter 4) with the pattern index summed out,
   evaluated at a learned state-action embedding :math:`\phi`; the patterns :math:`x_i` are
-  learned (eq. (11.7));
+  learned (:math:numref:`eq-energy-policies-hopq`);
 * :class:`SoftQ`: the same learning rule with a plain MLP :math:`Q(s, a)`, the reference.
 
 They follow the agent interface of :mod:`ebmlib.rl.agents` (``act``, ``greedy``, ``update``,
@@ -43,7 +44,8 @@ __all__ = ["HopfieldQ", "SoftQ", "HopfieldQNet", "MLPQNet"]
 
 
 class HopfieldQNet(torch.nn.Module):
-    r"""The Hopfield Q-function :math:`Q(s, a) = -F_\beta(\phi(s, a)) + c` (eq. (11.7)).
+    r"""The Hopfield Q-function :math:`Q(s, a) = -F_\beta(\phi(s, a)) + c`
+    (:math:numref:`eq-energy-policies-hopq`).
 
     .. math::
 
@@ -124,7 +126,8 @@ class MLPQNet(torch.nn.Module):
 
 
 class HopfieldQ(DeepQAgent):
-    r"""Q-learning with the Hopfield Q-function :math:`Q = -F_\beta(\phi(s,a)) + c` (eq. (11.7)).
+    r"""Q-learning with the Hopfield Q-function :math:`Q = -F_\beta(\phi(s,a)) + c`
+    (:math:numref:`eq-energy-policies-hopq`).
 
     A :class:`~ebmlib.rl.agents.DeepQAgent` whose network is :class:`HopfieldQNet`: ``n_patterns``
     learned patterns of dimension ``embed_dim`` at inverse temperature ``beta``, read by an

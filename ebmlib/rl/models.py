@@ -8,7 +8,9 @@ r"""Langevin sampling and a small deep energy model (chapter 11).
   (Ngiam et al. 2011), with an exact (up to quadrature) normaliser on a grid in two dimensions;
 * :func:`ring_mixture`: a 2-D toy density (Gaussians on a circle) with an exact log density.
 
-See chapter 11 (:ref:`chapter-energy-policies`), eqs. (11.3)-(11.6).
+See chapter 11 (:ref:`chapter-energy-policies`), :math:numref:`eq-energy-policies-ula`,
+:math:numref:`eq-energy-policies-mala`, :math:numref:`eq-energy-policies-mlgrad`,
+:math:numref:`eq-energy-policies-gridz`.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def langevin_sample(
     metropolis: bool = False,
     return_acceptance: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, float]:
-    r"""Langevin dynamics for :math:`p(x) \propto e^{-E(x)}` (chapter 11, eq. (11.3)).
+    r"""Langevin dynamics for :math:`p(x) \propto e^{-E(x)}` (chapter 11,
+    :math:numref:`eq-energy-policies-ula`).
 
     Each step proposes
 
@@ -83,7 +86,8 @@ def langevin_sample(
     the box; its stationary law is :math:`p` only as :math:`\epsilon \to 0`. With
     ``metropolis`` (MALA) the proposal is accepted with probability
     :math:`\min(1, e^{-E(x') + E(x)} q(x \mid x') / q(x' \mid x))`, where
-    :math:`q(x' \mid x) = N(x'; x - \epsilon\nabla E(x), 2\epsilon I)` (eq. (11.4)); the chain then
+    :math:`q(x' \mid x) = N(x'; x - \epsilon\nabla E(x), 2\epsilon I)`
+    (:math:numref:`eq-energy-policies-mala`); the chain then
     leaves :math:`p` exactly invariant for every step size. With ``bounds`` a proposal outside
     the box is rejected, which makes the target :math:`p` restricted to the box.
 
@@ -237,7 +241,8 @@ def grid(
 class DeepEnergyModel(torch.nn.Module):
     r"""An MLP energy :math:`E_\theta(x)` on :math:`\R^d`, :math:`p_\theta \propto e^{-E_\theta}`.
 
-    Trained by approximate maximum likelihood (chapter 11, eq. (11.5)): the gradient of the
+    Trained by approximate maximum likelihood (chapter 11,
+    :math:numref:`eq-energy-policies-mlgrad`): the gradient of the
     mean log-likelihood is
 
     .. math::
@@ -292,7 +297,7 @@ class DeepEnergyModel(torch.nn.Module):
         self.chains: torch.Tensor | None = None
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        r"""``E_theta(x)``, ``[B, d]`` -> ``[B]`` (eq. (11.5))."""
+        r"""``E_theta(x)``, ``[B, d]`` -> ``[B]`` (:math:numref:`eq-energy-policies-mlgrad`)."""
         x = check_tensor(x, "x", ndim=2, floating=True)
         if x.shape[1] != self.dim:
             raise ValueError(f"x must have shape [B, {self.dim}], got {tuple(x.shape)}")
@@ -332,7 +337,8 @@ class DeepEnergyModel(torch.nn.Module):
         generator: torch.Generator | None = None,
         progress_bar: bool | None = None,
     ) -> dict[str, list[float]]:
-        r"""Approximate maximum likelihood with persistent Langevin negatives (eq. (11.5)).
+        r"""Approximate maximum likelihood with persistent Langevin negatives
+        (:math:numref:`eq-energy-policies-mlgrad`).
 
         Each step draws a data minibatch, advances the persistent chains by ``langevin_steps``
         ULA steps (a fraction ``reinit`` of them restarted uniformly in

@@ -152,7 +152,8 @@ def draw_gibbs_temperature(
     A small free-energy agent (3 binary action units, 8 actions, random weights) is sampled by
     Gibbs sampling at a fixed ``T`` with the state clamped. Bars: the sampled frequencies;
     markers: the exact Gibbs marginal ``exp(-F_T/T)`` and the Boltzmann policy
-    ``softmax(Q/T)``. They coincide only at ``T = 1`` (chapter 10, eq. (10.6)).
+    ``softmax(Q/T)``. They coincide only at ``T = 1`` (chapter 10,
+    :math:numref:`eq-free-energy-rl-temperature`).
     """
     spaces = require("gymnasium", "rl", feature="ebmlib.rl").spaces
 
