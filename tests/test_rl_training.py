@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -617,3 +618,56 @@ def test_non_finite_observations_raise():
     with pytest.raises(ValueError, match="next_obs"):
         ag.update(np.zeros(3, np.float32), 0, 0.0, bad, None, False)
     assert len(ag.buffer) == 0
+
+
+_BAD = {
+    "obs": lambda: rl.DQN(_BOX, 2).greedy(np.zeros(4, np.float32)),
+    "action": lambda: rl.DQN(_BOX, 2).update(
+        np.zeros(3, np.float32), 5, 0.0, np.zeros(3, np.float32), None, False
+    ),
+    "action_space": lambda: rl.DQN(_BOX, spaces.Box(-1, 1, (1,))),
+    "generator": lambda: rl.SoftQ(_BOX, 2, generator=3),
+    "config": lambda: rl.SoftQ(_BOX, 2, {"lr": 1.0}),
+    "foo": lambda: rl.SoftQ(_BOX, 2, foo=1),
+    "n must": lambda: rl.SoftQ(_BOX, 2).sample_actions(np.zeros(3, np.float32), 0),
+    "T must": lambda: rl.SoftQ(_BOX, 2).sample_actions(np.zeros(3, np.float32), 1, T=0.0),
+    "finite bounds": lambda: rl.HopfieldQ(_BOX, spaces.Box(-np.inf, np.inf, (1,))),
+    "action must be finite": lambda: rl.HopfieldQ(_BOX, spaces.Box(-1, 1, (1,))).update(
+        np.zeros(3, np.float32), np.array([np.nan]), 0.0, np.zeros(3, np.float32), None, False
+    ),
+    "n_patterns": lambda: rl.HopfieldQ(_BOX, 2, n_patterns=0),
+    "n_hidden": lambda: rl.FreeEnergyQ(3, 2, n_hidden=0),
+    "lr(0)": lambda: rl.FreeEnergyQ(3, 2, lr=lambda e: -1.0),
+    "n_chains": lambda: rl.FreeEnergyQ(3, spaces.MultiBinary(3)).gibbs_actions(0, n_chains=0),
+    "episode": lambda: rl.TabularQ(3, 2).begin_episode(-1),
+    "T(0)": lambda: rl.TabularQ(3, 2, T=lambda e: float("nan")),
+    "dtype": lambda: ReplayBuffer(3, 2, dtype=torch.int64),
+    "runs": lambda: training.summarize([1, 2]),
+}
+
+
+@pytest.mark.parametrize("what", sorted(_BAD))
+def test_bad_inputs_name_the_argument(what):
+    """Bad arguments raise a ValueError or TypeError whose message names the argument."""
+    with pytest.raises((ValueError, TypeError), match=re.escape(what)):
+        _BAD[what]()
+
+
+def test_langevin_refuses_nan_energies():
+    """langevin_sample raises on NaN energies at the start or at a MALA proposal (before, it
+    passed them through); an energy of +inf at a proposal is a zero density and is rejected."""
+    with pytest.raises(ValueError, match="x0"):
+        rl.langevin_sample(lambda x: (x * float("nan")).sum(-1), torch.zeros(3, 2), 0.1, 2)
+
+    def nan_right(x):
+        return torch.where(x[:, 0] > 0.5, float("nan"), (x**2).sum(-1))
+
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="proposal"):
+        rl.langevin_sample(nan_right, torch.zeros(50, 2), 0.5, 20, g, metropolis=True)
+
+    def wall(x):
+        return torch.where(x[:, 0] > 0.5, float("inf"), (x**2).sum(-1))
+
+    out = rl.langevin_sample(wall, torch.zeros(50, 2), 0.5, 20, g, metropolis=True)
+    assert bool((out[:, 0] <= 0.5).all())

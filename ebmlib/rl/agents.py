@@ -1102,6 +1102,8 @@ class DeepQAgent(torch.nn.Module):
         _legacy_schedules(overrides, type(self).__name__)
         cfg = _build(DeepQConfig, config, overrides)
         self.config = cfg
+        observation_space = _space(observation_space, "observation_space")
+        action_space = _space(action_space, "action_space")
         if not isinstance(
             observation_space,
             (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
@@ -1437,7 +1439,7 @@ class DQN(DeepQAgent):
         device: torch.device | str | None = None,
         **overrides: Any,
     ) -> None:
-        if not isinstance(action_space, spaces.Discrete):
+        if not isinstance(_space(action_space, "action_space"), spaces.Discrete):
             raise TypeError("DQN needs a Discrete action_space")
         super().__init__(
             observation_space,
