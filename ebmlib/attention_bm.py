@@ -170,7 +170,7 @@ class BernoulliMixture(Result):
 
     .. math::
 
-        P(v) = \sum_{i=1}^K \pi_i \prod_{j=1}^d \theta_{ij}^{v_j} (1 - \theta_{ij})^{1 - v_j}
+        p(v) = \sum_{i=1}^N \tilde w_i \prod_{j=1}^d \theta_{ij}^{v_j} (1 - \theta_{ij})^{1 - v_j}
 
     (:math:numref:`eq-abm-bernoulli-mixture`). Stored in log space, so that probabilities
     within round-off of 0 or 1 keep their precision.
@@ -178,11 +178,11 @@ class BernoulliMixture(Result):
     Attributes
     ----------
     log_weights : torch.Tensor
-        :math:`\log \pi_i`, ``[K]``; ``logsumexp`` is 0.
+        :math:`\log \tilde w_i`, ``[N]``; ``logsumexp`` is 0.
     log_p1 : torch.Tensor
-        :math:`\log \theta_{ij}`, ``[K, d]``.
+        :math:`\log \theta_{ij}`, ``[N, d]``.
     log_p0 : torch.Tensor
-        :math:`\log (1 - \theta_{ij})`, ``[K, d]``.
+        :math:`\log (1 - \theta_{ij})`, ``[N, d]``.
 
     Examples
     --------
@@ -204,15 +204,15 @@ class BernoulliMixture(Result):
         check_same_device(log_weights=self.log_weights, log_p1=self.log_p1, log_p0=self.log_p0)
         if self.log_p1.shape != self.log_p0.shape or self.log_p1.shape[0] != len(self.log_weights):
             raise ValueError(
-                "log_p1 and log_p0 must both have shape [K, d] with K = len(log_weights), got "
-                f"{tuple(self.log_p1.shape)}, {tuple(self.log_p0.shape)} and K = "
+                "log_p1 and log_p0 must both have shape [N, d] with N = len(log_weights), got "
+                f"{tuple(self.log_p1.shape)}, {tuple(self.log_p0.shape)} and N = "
                 f"{len(self.log_weights)}"
             )
 
     @classmethod
     def from_probs(cls, weights: torch.Tensor, probs: torch.Tensor) -> BernoulliMixture:
-        """Build from mixture weights ``[K]`` (>= 0, summing to 1) and pixel probabilities
-        ``[K, d]`` in ``[0, 1]``."""
+        """Build from mixture weights ``[N]`` (>= 0, summing to 1) and pixel probabilities
+        ``[N, d]`` in ``[0, 1]``."""
         check_tensor(weights, "weights", ndim=1, floating=True)
         check_tensor(probs, "probs", ndim=2, floating=True)
         check_same_dtype(weights=weights, probs=probs)
@@ -224,7 +224,7 @@ class BernoulliMixture(Result):
 
     @property
     def n_components(self) -> int:
-        """Number of components ``K``."""
+        """Number of components ``N``."""
         return self.log_p1.shape[0]
 
     @property
@@ -234,20 +234,20 @@ class BernoulliMixture(Result):
 
     @property
     def weights(self) -> torch.Tensor:
-        r"""Mixture weights :math:`\pi`, ``[K]``."""
+        r"""Mixture weights :math:`\tilde w`, ``[N]``."""
         return self.log_weights.exp()
 
     @property
     def probs(self) -> torch.Tensor:
-        r"""Pixel probabilities :math:`\theta`, ``[K, d]``."""
+        r"""Pixel probabilities :math:`\theta`, ``[N, d]``."""
         return self.log_p1.exp()
 
     def n_parameters(self) -> int:
-        """Free parameters: ``K d`` pixel probabilities and ``K - 1`` weights."""
+        """Free parameters: ``N d`` pixel probabilities and ``N - 1`` weights."""
         return self.n_components * self.dim + self.n_components - 1
 
     def component_log_prob(self, v: torch.Tensor) -> torch.Tensor:
-        r""":math:`\log \pi_i + \sum_j \log P(v_j \mid i)` for every component, ``[B, K]``."""
+        r""":math:`\log \tilde w_i + \sum_j \log p(v_j \mid i)` for every component, ``[B, N]``."""
         v = _check_binary_rows(v, "v", self.dim, self.log_p1)
         return self._component_log_prob(v)
 
@@ -267,7 +267,7 @@ class BernoulliMixture(Result):
         return torch.logsumexp(self.component_log_prob(v), dim=-1)
 
     def posterior(self, v: torch.Tensor) -> torch.Tensor:
-        """Component posterior ``P(i | v)`` (the E-step responsibilities), ``[B, K]``."""
+        """Component posterior ``p(i | v)`` (the E-step responsibilities), ``[B, N]``."""
         return torch.softmax(self.component_log_prob(v), dim=-1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> BinarySample:
@@ -750,11 +750,11 @@ class AttentionBM(nn.Module):
 
         .. math::
 
-            K_{ab} = \mathbb{E}_{\xi \sim \mathcal N(x_a, I/\beta)}
+            P_{ab} = \mathbb{E}_{\xi \sim \mathcal N(x_a, I/\beta)}
                      \big[\mathrm{softmax}(\beta X^\top \xi)_b\big]
 
         (:math:numref:`eq-abm-index-kernel`). It is reversible with respect to the weights
-        ``w`` of :meth:`log_mixture_weights`; ``1 / (1 - K_aa)`` is the mean number of steps
+        ``w`` of :meth:`log_mixture_weights`; ``1 / (1 - P_aa)`` is the mean number of steps
         the sampler stays at memory ``a``, and the second eigenvalue sets the mixing time.
 
         The integrand depends on ``xi`` only through its projection on the span of the
@@ -862,7 +862,7 @@ class AttentionBM(nn.Module):
 
         .. math::
 
-            P(v) = \frac{\sum_i w_i \prod_j c_{ij}(v_j)}
+            p_{\mathrm q}(v) = \frac{\sum_i w_i \prod_j c_{ij}(v_j)}
                         {\sum_i w_i \prod_j (c_{ij}(0) + c_{ij}(1))},
             \quad c_{ij}(b) = \Phi(\sqrt\beta\,(b + \tfrac12 - x_{ij}))
                               - \Phi(\sqrt\beta\,(b - \tfrac12 - x_{ij})).
@@ -895,13 +895,13 @@ class AttentionBM(nn.Module):
 
         .. math::
 
-            \pi_i \propto w_i \prod_j \big(c_{ij}(0) + c_{ij}(1)\big), \qquad
+            \tilde w_i \propto w_i \prod_j \big(c_{ij}(0) + c_{ij}(1)\big), \qquad
             \theta_{ij} = \frac{c_{ij}(1)}{c_{ij}(0) + c_{ij}(1)} ,
 
-        so that :meth:`log_prob_binary` is :math:`\log \sum_i \pi_i \prod_j
-        \theta_{ij}^{v_j}(1 - \theta_{ij})^{1 - v_j}`. The weights ``pi`` are not free: they
-        are fixed by the patterns, through the norms (``w``) and through the probability of the
-        cube ``[-1/2, 3/2)^d`` under each component.
+        so that :meth:`log_prob_binary` is :math:`\log \sum_i \tilde w_i \prod_j
+        \theta_{ij}^{v_j}(1 - \theta_{ij})^{1 - v_j}`. The weights :math:`\tilde w` are not
+        free: they are fixed by the patterns, through the norms (``w``) and through the
+        probability of the cube ``[-1/2, 3/2)^d`` under each component.
 
         Returns
         -------
@@ -917,7 +917,7 @@ class AttentionBM(nn.Module):
     def sample_binary(self, n: int, generator: torch.Generator | None = None) -> BinarySample:
         """Exact samples of the quantised machine :meth:`log_prob_binary`.
 
-        A component by its quantised weight ``pi_i``, then every pixel independently with
+        A component by its quantised weight :math:`\tilde w_i`, then every pixel independently with
         probability ``theta_ij`` (:meth:`quantised_mixture`). Not the same as rounding the
         states of :meth:`gibbs` or :meth:`sample`: those are continuous states, most of them
         outside the cube the quantisation conditions on.
@@ -1186,12 +1186,12 @@ def bernoulli_mixture_em(
 
     .. math::
 
-        \pi_i = \frac1n \sum_m r_{mi}, \qquad
+        \tilde w_i = \frac1n \sum_m r_{mi}, \qquad
         \theta_{ij} = \frac{\sum_m r_{mi} v_{mj} + a}{\sum_m r_{mi} + 2a},
 
     the maximum a posteriori update under a Beta(:math:`a+1, a+1`) prior on every pixel
     probability (``a = pseudo_count``; ``a = 0`` is plain maximum likelihood). Each iteration
-    never lowers the mean log-likelihood plus the log prior (:attr:`EMResult.objective`)
+    never lowers the mean log-likelihood plus the log prior (the ``objective`` of the result)
     (Dempster, Laird and Rubin 1977). The components start at ``n_components`` distinct training
     rows drawn at random, shrunk half-way to 1/2 (``theta = 1/4 + v/2``), with equal weights.
 
@@ -1201,7 +1201,7 @@ def bernoulli_mixture_em(
         Binary {0, 1} rows ``[n, d]``, floating point (integer or bool are converted to the
         default dtype).
     n_components : int
-        Number of components ``K`` (1 <= K <= n).
+        Number of components ``N`` (1 <= N <= n).
     iterations : int
         EM iterations (>= 1).
     pseudo_count : float
@@ -1236,7 +1236,7 @@ def bernoulli_mixture_em(
     with torch.no_grad():
         for _ in progress(range(iterations), desc="bernoulli_mixture_em", disable=disable):
             mix = BernoulliMixture(log_pi, theta.log(), torch.log1p(-theta))
-            comp = mix._component_log_prob(data)  # [n, K]
+            comp = mix._component_log_prob(data)  # [n, N]
             ll = torch.logsumexp(comp, -1)
             prior = a * (mix.log_p1 + mix.log_p0).sum() if a > 0 else torch.zeros((), dtype=dtype)
             lls.append(ll.mean().item())

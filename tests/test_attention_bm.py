@@ -70,7 +70,7 @@ def ref_bin_probs_1d(means: list[float], weights: list[float], beta: float, edge
 
 
 def ref_index_kernel_1d(x: list[float], beta: float) -> torch.Tensor:
-    """K_ab = E_{xi ~ N(x_a, 1/beta)} softmax(beta x xi)_b by adaptive quadrature (scipy)."""
+    """P_ab = E_{xi ~ N(x_a, 1/beta)} softmax(beta x xi)_b by adaptive quadrature (scipy)."""
     n = len(x)
     s = 1 / math.sqrt(beta)
     out = torch.zeros(n, n, dtype=D64)
@@ -263,7 +263,7 @@ def check_gibbs_stationary_2d(beta: float, n: int = 40_000) -> None:
 
 def check_index_chain(beta: float, n: int = 60_000) -> None:
     """Checks eq-abm-index-kernel: from exact joint samples (xi, a), one Gibbs step gives the pair
-    (a, b) with probability w_a K_ab, K computed by adaptive quadrature (scipy)."""
+    (a, b) with probability w_a P_ab, P computed by adaptive quadrature (scipy)."""
     bm = AttentionBM(X1, beta)
     gen = torch.Generator().manual_seed(21)
     x0, i0 = exact_samples(X1, beta, n, gen)
@@ -386,7 +386,7 @@ def test_index_transition_matrix_matches_quadrature(beta):
 @pytest.mark.parametrize("beta", [0.3, 1.0, 4.0])
 def test_index_transition_matrix_is_reversible_2d(beta):
     """Checks eq-abm-index-kernel in d = 3 with patterns spanning a plane: rows sum to 1 and
-    the chain is reversible with respect to w, w_a K_ab = w_b K_ba (both sides are
+    the chain is reversible with respect to w, w_a P_ab = w_b P_ba (both sides are
     E_p[p(a|xi) p(b|xi)])."""
     x = torch.tensor([[1.0, 0.5, 0.0], [-0.8, 1.1, 0.0], [0.3, -1.4, 0.0]], dtype=D64)
     q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=D64))
@@ -400,9 +400,9 @@ def test_index_transition_matrix_is_reversible_2d(beta):
 
 @pytest.mark.parametrize("beta", [0.5, 2.0, 8.0])
 def test_escape_bound(beta):
-    """Checks the escape theorem (eq-abm-escape): K_ab <= Phi(-sqrt(beta) D_ab / |x_a - x_b|)
+    """Checks the escape theorem (eq-abm-escape): P_ab <= Phi(-sqrt(beta) D_ab / |x_a - x_b|)
     + (w_b / w_a) Phi(-sqrt(beta) D_ba / |x_a - x_b|) with D_ab = x_a.x_a - x_a.x_b; and for
-    equal norms 1 - K_aa <= sum_b exp(-beta D_ab / 4)."""
+    equal norms 1 - P_aa <= sum_b exp(-beta D_ab / 4)."""
     g = torch.Generator().manual_seed(7)
     for equal in (False, True):
         x = torch.randn(3, 2, generator=g, dtype=D64) * 1.5
@@ -792,7 +792,7 @@ def test_log_prob_binary_is_normalised(beta):
 
 
 def test_log_prob_binary_single_gaussian_closed_form():
-    """Checks eq-abm-quantised for N = 1: P(v) = prod_j c_j(v_j) / prod_j (c_j(0) + c_j(1))."""
+    """Checks eq-abm-quantised for N = 1: p_q(v) = prod_j c_j(v_j) / prod_j (c_j(0) + c_j(1))."""
     x = torch.tensor([[0.2, 0.9, 0.5]], dtype=D64)
     bm = AttentionBM(x, 3.0)
     s = math.sqrt(3.0)
@@ -814,7 +814,7 @@ def test_log_prob_binary_single_gaussian_closed_form():
 def test_quantised_probabilities_are_cell_frequencies_of_continuous_samples():
     """Checks eq-abm-quantised by Monte Carlo, independently of its formula: among exact samples
     of the continuous machine that fall in the cube [-1/2, 3/2)^2, the cell of v has frequency
-    P(v) (5 binomial standard errors)."""
+    p_q(v) (5 binomial standard errors)."""
     x = torch.tensor([[0.9, 0.1], [0.0, 1.2], [1.5, 1.4]], dtype=D64)
     beta = 3.0
     xi, _ = exact_samples(x, beta, 400_000, torch.Generator().manual_seed(3))
@@ -844,7 +844,7 @@ def test_sample_binary_is_exact(beta):
 
 
 def test_quantised_mixture_reproduces_log_prob_binary():
-    """Checks eq-abm-bernoulli-mixture: the Bernoulli mixture (pi, theta) built from the cells gives
+    """Checks eq-abm-bernoulli-mixture: the mixture (tilde w, theta) built from the cells gives
     the same probabilities as eq-abm-quantised, and its weights are w_i prod_j (c0 + c1), not w."""
     x = torch.randn(5, 7, generator=torch.Generator().manual_seed(2), dtype=D64) * 0.8 + 0.5
     bm = AttentionBM(x, 4.0)

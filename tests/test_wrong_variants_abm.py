@@ -217,7 +217,7 @@ VARIANTS: dict[str, tuple[object, str, object]] = {
         lambda self, data, k, gen: torch.zeros_like(self.patterns),
     ),
     "exact sampler with uniform weights": (AttentionBM, "sample", _sample_uniform),
-    "quantised sampler picks components by w instead of pi": (
+    "quantised sampler picks components by w instead of tilde w": (
         AttentionBM,
         "sample_binary",
         _quantised_sampler_with_w,
