@@ -35,35 +35,17 @@ def _hadamard(k: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# storage rules
+# Independent references and checks shared with test_wrong_variants_part1.py (each raises
+# AssertionError on failure)
 # ---------------------------------------------------------------------------------------------
-def test_hebbian_matches_definition(gen):
-    """Checks eq. (2.1): W_ij = (1/d) sum_mu x_mu,i x_mu,j for i != j, W_ii = 0."""
-    x = _pm1((5, 9), gen)
-    w = H.hebbian(x)
-    n, d = x.shape
-    ref = torch.zeros(d, d, dtype=torch.float64)
-    for i in range(d):
-        for j in range(d):
-            if i != j:
-                ref[i, j] = sum(x[mu, i] * x[mu, j] for mu in range(n)) / d
-    torch.testing.assert_close(w, ref, rtol=0, atol=1e-15)
-    assert w.dtype == torch.float64
-
-
-def test_hebbian_integer_input_and_float32(gen):
-    """Checks eq. (2.1): integer patterns are converted, float32 is kept, W symmetric."""
-    xi = torch.randint(0, 2, (4, 7), generator=gen) * 2 - 1
-    w = H.hebbian(xi)
-    assert w.dtype == torch.get_default_dtype()
-    w32 = H.hebbian(xi.float())
-    assert w32.dtype == torch.float32
-    torch.testing.assert_close(w32, w32.T)
-    assert bool((torch.diagonal(w32) == 0).all())
+def _phi(z: float) -> float:
+    """Standard normal distribution function, written out (independent of ebmlib)."""
+    return 0.5 * math.erfc(-z / math.sqrt(2))
 
 
 def _storkey_reference(x: torch.Tensor) -> torch.Tensor:
-    """Storkey (1997) written with explicit loops over units, straight from eq. (2.12)."""
+    """Storkey (1997) written with explicit loops over units, straight from
+    eq-hopfield-storkey."""
     n, d = x.shape
     w = torch.zeros(d, d, dtype=torch.float64)
     for mu in range(n):
@@ -80,10 +62,245 @@ def _storkey_reference(x: torch.Tensor) -> torch.Tensor:
     return w
 
 
-def test_storkey_matches_loop_definition(gen):
-    """Checks eq. (2.12): the rank-two matrix form equals Storkey's rule written unit by unit."""
-    x = _pm1((4, 7), gen)
+def check_hebbian() -> None:
+    """eq-hopfield-hebb: a case worked by hand, and the definition summed term by term.
+
+    Hand case: x_1 = (1, 1, -1), x_2 = (1, -1, 1) on d = 3 units. The sum of the two outer
+    products is [[2, 0, 0], [0, 2, -2], [0, -2, 2]]; clearing the diagonal and dividing by
+    d = 3 leaves W_23 = W_32 = -2/3 and zeros elsewhere.
+    """
+    x = torch.tensor([[1.0, 1, -1], [1, -1, 1]], dtype=torch.float64)
+    want = torch.zeros(3, 3, dtype=torch.float64)
+    want[1, 2] = want[2, 1] = -2 / 3
+    torch.testing.assert_close(H.hebbian(x), want, rtol=0, atol=1e-15)
+    g = torch.Generator().manual_seed(1)
+    x = _pm1((5, 9), g)
+    w = H.hebbian(x)
+    n, d = x.shape
+    ref = torch.zeros(d, d, dtype=torch.float64)
+    for i in range(d):
+        for j in range(d):
+            if i != j:
+                ref[i, j] = sum(x[mu, i] * x[mu, j] for mu in range(n)) / d
+    torch.testing.assert_close(w, ref, rtol=0, atol=1e-15)
+
+
+def check_storkey() -> None:
+    """eq-hopfield-storkey: a case worked by hand, and the definition evaluated unit by unit.
+
+    Hand case: x_1 = (1, 1, 1), x_2 = (1, -1, 1), d = 3. After x_1 (W = 0, so h = 0) every
+    W_ij = 1/3. For x_2, the field leaving out i and j is the single remaining term:
+    h_12 = h_21 = W_13 x_3 = 1/3, h_13 = h_31 = W_12 x_2 = -1/3, h_23 = h_32 = W_21 x_1 = 1/3.
+    So dW_12 = (-1 - 1/3 + 1/3)/3 = -1/3, dW_13 = (1 + 1/3 + 1/3)/3 = 5/9,
+    dW_23 = (-1 + 1/3 - 1/3)/3 = -1/3, and W = [[0, 0, 8/9], [0, 0, 0], [8/9, 0, 0]].
+    """
+    x = torch.tensor([[1.0, 1, 1], [1, -1, 1]], dtype=torch.float64)
+    want = torch.zeros(3, 3, dtype=torch.float64)
+    want[0, 2] = want[2, 0] = 8 / 9
+    torch.testing.assert_close(H.storkey(x), want, rtol=0, atol=1e-12)
+    g = torch.Generator().manual_seed(2)
+    x = _pm1((4, 7), g)
     torch.testing.assert_close(H.storkey(x), _storkey_reference(x), rtol=1e-12, atol=1e-12)
+
+
+def check_pseudoinverse() -> None:
+    """eq-hopfield-pinv and thm-hopfield-pinv, against independent answers.
+
+    (1) For orthogonal patterns (rows of a Hadamard matrix) X X^T = d I, so the projector is
+    X^T X / d and W is the Hebbian matrix (X^T X - N I) / d. (2) For strongly correlated
+    random patterns (full rank), W + diag(P) equals X^T (X X^T)^{-1} X formed with an ordinary
+    inverse; every stored pattern has the field (1 - P_ii) x_i exactly and is a fixed point.
+    """
+    x = _hadamard(5)[1:9]  # N = 8 orthogonal patterns, d = 32
+    want = (x.T @ x - 8 * torch.eye(32, dtype=torch.float64)) / 32
+    torch.testing.assert_close(H.pseudoinverse(x), want, rtol=0, atol=1e-12)
+    g = torch.Generator().manual_seed(3)
+    x = ebmlib.random_patterns(30, 100, correlation=0.8, generator=g, dtype=torch.float64)
+    p = x.T @ torch.linalg.inv(x @ x.T) @ x
+    w = H.pseudoinverse(x)
+    torch.testing.assert_close(w + torch.diag(torch.diagonal(p)), p, rtol=0, atol=1e-10)
+    torch.testing.assert_close(w, w.T, rtol=0, atol=0)
+    field = x @ w  # rows: W x for each pattern (W symmetric)
+    torch.testing.assert_close(field, x * (1 - torch.diagonal(p)), rtol=0, atol=1e-10)
+    net = HopfieldNetwork(100, rule="pseudoinverse", dtype=torch.float64).store(x)
+    assert bool(net.is_fixed_point(x).all())
+
+
+def check_network_stores_with(rule: str) -> None:
+    """``HopfieldNetwork(rule=...).store`` holds the weights of the independent reference of
+    that rule (hand-checked above) and its fields are W s."""
+    g = torch.Generator().manual_seed(4)
+    x = _pm1((4, 7), g)
+    s = _pm1((6, 7), g)
+    if rule == "hebbian":
+        ref = (x.T @ x - 4 * torch.eye(7, dtype=torch.float64)) / 7
+    elif rule == "storkey":
+        ref = _storkey_reference(x)
+    else:
+        p = x.T @ torch.linalg.inv(x @ x.T) @ x
+        ref = p - torch.diag(torch.diagonal(p))
+    net = HopfieldNetwork(7, rule=rule, dtype=torch.float64).store(x)
+    torch.testing.assert_close(net.weights, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(net.local_field(s), s @ ref, rtol=0, atol=1e-12)
+
+
+def _async_reference(w: torch.Tensor, s: torch.Tensor, order) -> torch.Tensor:
+    """One asynchronous sweep in a given order, unit by unit (eq-hopfield-update)."""
+    s = s.clone()
+    for i in order:
+        h = float(w[i] @ s)
+        if h != 0:
+            s[i] = 1.0 if h > 0 else -1.0
+    return s
+
+
+def check_async_order_is_uniform(n: int = 24000, seed: int = 6) -> None:
+    """eq-hopfield-update with random orders: on d = 4 units, from a state whose sweep outcome
+    depends on the order, the law of the outcome of one sweep of ``n`` copies (one call) equals
+    the exact law, the average over all 24 orders of the reference sweep (TV tolerance as in
+    test_ising: 0.5 sum sqrt(p (1-p) / n) + sqrt(log(1e6) / (2 n)))."""
+    w = torch.tensor(
+        [[0, 1.0, -2.0, 0.5], [1.0, 0, 1.5, -1.0], [-2.0, 1.5, 0, 1.0], [0.5, -1.0, 1.0, 0]],
+        dtype=torch.float64,
+    )
+    start = torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=torch.float64)
+    code = 2 ** torch.arange(4)
+    p = torch.zeros(16, dtype=torch.float64)
+    for order in itertools.permutations(range(4)):
+        out = _async_reference(w, start, order)
+        p[int(((out > 0).long() * code).sum())] += 1 / 24
+    assert (p > 0).sum() >= 3  # the outcome really depends on the order
+    net = HopfieldNetwork(4, dtype=torch.float64).set_weights(w)
+    gen = torch.Generator().manual_seed(seed)
+    got = net.update(start.expand(n, 4).clone(), sweeps=1, generator=gen)
+    labels = ((got > 0).long() * code).sum(1)
+    emp = torch.bincount(labels, minlength=16).double() / n
+    tol = 0.5 * float(torch.sqrt(p * (1 - p) / n).sum()) + math.sqrt(math.log(1e6) / (2 * n))
+    assert 0.5 * float((emp - p).abs().sum()) <= tol
+
+
+def check_zero_field_keeps_unit() -> None:
+    """eq-hopfield-update: at h_i = 0 the unit keeps its value, in the synchronous update, in
+    one asynchronous step, and for Hebbian fields k/d that are not exact in floating point."""
+    net = HopfieldNetwork(3).store(torch.ones(1, 3))
+    s = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 1.0, -1.0]])
+    h = net.local_field(s)  # h_i = (sum of the other two units) / 3
+    assert h[0, 0] == 0 and h[0, 1] == 0 and h[1, 0] == 0 and h[1, 2] == 0
+    assert bool((net.update(s, mode="sync") == torch.tensor([[1.0, 1, 1], [-1, -1, -1]])).all())
+    one = net.step(s, torch.tensor([0, 2]))
+    assert bool((one == s).all())
+    g = torch.Generator().manual_seed(5)
+    x = _pm1((3, 10), g, dtype=torch.float32)
+    net = HopfieldNetwork(10).store(x)
+    s = _pm1((200, 10), g, dtype=torch.float32)
+    exact = s.double() @ (x.double().T @ x.double() - 3 * torch.eye(10, dtype=torch.float64))
+    new = net.update(s, mode="sync")
+    assert bool((new[exact == 0] == s[exact == 0]).all())
+    assert bool((new[exact != 0] == torch.sign(exact[exact != 0]).float()).all())
+
+
+def check_one_step_error_against_phi(alpha: float = 0.25, d: int = 1000, trials: int = 120):
+    """eq-hopfield-perror: Monte Carlo one-step error rate against Phi(-1/sqrt(alpha)) (written
+    out here with math.erfc), and ``one_step_error_theory`` against the same number.
+
+    Unit i of pattern i in independent networks (n = trials * N nearly independent units):
+    the count is Binomial(n, p_d) with p_d the finite-d error of eq-hopfield-perror-exact;
+    tolerance 5 binomial standard deviations plus |p_d - Phi(-1/sqrt(alpha))|, with p_d from
+    the normal approximation (with continuity correction) of that binomial tail."""
+    g = torch.Generator().manual_seed(2024)
+    n = round(alpha * d)
+    idx = torch.arange(n)
+    wrong = 0
+    for _ in range(trials):
+        x = ebmlib.random_patterns(n, d, generator=g)
+        y = HopfieldNetwork(d, matrix_free=True).store(x).update(x, mode="sync")
+        wrong += int((y[idx, idx] != x[idx, idx]).sum())
+    total = n * trials
+    p = _phi(-1 / math.sqrt(alpha))
+    m_terms = (n - 1) * (d - 1)  # crosstalk: a sum of m_terms fair signs; error if < -(d-1)
+    k_max = math.ceil((m_terms - d + 1) / 2) - 1
+    p_d = _phi((k_max + 0.5 - m_terms / 2) / math.sqrt(m_terms / 4))
+    shift = abs(p_d - p)
+    sd = math.sqrt(total * p * (1 - p))
+    assert abs(wrong - total * p) <= 5 * sd + total * shift, (wrong / total, p)
+    assert H.one_step_error_theory(alpha) == pytest.approx(p, rel=1e-12)
+
+
+def _ags_retrieval_overlap(alpha: float, iters: int = 8000) -> float:
+    """The T = 0 replica-symmetric AGS equations iterated as written (Amit, Gutfreund and
+    Sompolinsky 1987): m = erf(m / sqrt(2 alpha r)), C = sqrt(2 / (pi alpha r))
+    exp(-m^2 / (2 alpha r)), r = 1 / (1 - C)^2, from m = 1, C = 0. Returns the overlap it
+    settles at (0 when the retrieval solution does not exist)."""
+    m, c = 1.0, 0.0
+    for _ in range(iters):
+        r = 1.0 / (1.0 - c) ** 2
+        y = m / math.sqrt(2 * alpha * r)
+        m = math.erf(y)
+        c = math.sqrt(2 / (math.pi * alpha * r)) * math.exp(-y * y)
+        if c >= 1:
+            return 0.0
+    return m
+
+
+def check_ags_capacity() -> None:
+    """eq-hopfield-ags solved numerically here, independently of ebmlib: the retrieval solution
+    disappears at alpha_c = 0.1379 (bisection on its existence), the published 0.138, with
+    m(alpha_c) = 0.967; ``ags_critical_alpha`` and ``ags_overlap`` agree with it."""
+    lo, hi = 0.10, 0.20
+    for _ in range(25):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _ags_retrieval_overlap(mid) > 0.5 else (lo, mid)
+    assert abs(lo - 0.138) < 5e-4
+    assert abs(H.ags_critical_alpha() - lo) < 1e-5
+    # published to three digits; m rises like sqrt(alpha_c - alpha), by 3e-4 at 1e-6 below
+    assert _ags_retrieval_overlap(lo - 1e-6) == pytest.approx(0.967, abs=1e-3)
+    for alpha in (0.02, 0.08, 0.13):
+        assert H.ags_overlap(alpha) == pytest.approx(_ags_retrieval_overlap(alpha), abs=1e-9)
+    assert math.isnan(H.ags_overlap(lo + 1e-4))
+
+
+# ---------------------------------------------------------------------------------------------
+# storage rules
+# ---------------------------------------------------------------------------------------------
+def test_hebbian_matches_definition():
+    """Checks eq-hopfield-hebb: a hand-worked case and the term-by-term definition."""
+    check_hebbian()
+
+
+def test_hebbian_integer_input_and_float32(gen):
+    """Checks eq. (2.1): integer patterns are converted, float32 is kept, W symmetric."""
+    xi = torch.randint(0, 2, (4, 7), generator=gen) * 2 - 1
+    w = H.hebbian(xi)
+    assert w.dtype == torch.get_default_dtype()
+    w32 = H.hebbian(xi.float())
+    assert w32.dtype == torch.float32
+    torch.testing.assert_close(w32, w32.T)
+    assert bool((torch.diagonal(w32) == 0).all())
+
+
+def test_storkey_matches_hand_case_and_loop_definition():
+    """Checks eq-hopfield-storkey: a hand-worked case and the unit-by-unit definition."""
+    check_storkey()
+
+
+def test_pseudoinverse_against_independent_answers():
+    """Checks eq-hopfield-pinv and thm-hopfield-pinv (see check_pseudoinverse)."""
+    check_pseudoinverse()
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_network_stores_with_its_rule(rule):
+    """Checks eq-hopfield-hebb, eq-hopfield-storkey and eq-hopfield-pinv through
+    HopfieldNetwork.store: its weights and fields are those of the independent references."""
+    check_network_stores_with(rule)
+
+
+def test_storkey_differs_from_hebb_and_depends_on_order(gen):
+    """Checks eq-hopfield-storkey: from the second pattern on, the correction terms change the
+    weights (Storkey is not Hebb) and the result depends on the order of the patterns."""
+    x = _pm1((3, 9), gen)
+    assert (H.storkey(x) - H.hebbian(x)).abs().max() > 1e-3
+    assert (H.storkey(x) - H.storkey(x.flip(0))).abs().max() > 1e-3
 
 
 def test_storkey_first_pattern_is_hebbian(gen):
@@ -217,24 +434,14 @@ def test_async_sweep_equals_unit_by_unit_definition(gen):
 
 
 def test_zero_field_keeps_unit():
-    """Checks eq. (2.3): at h_i = 0 the unit keeps its value (the tie convention), exactly,
-    including for Hebbian weights whose fields are k/d in floating point."""
-    net = HopfieldNetwork(3).store(torch.ones(1, 3))
-    s = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 1.0, -1.0]])
-    h = net.local_field(s)  # h_i = (sum of the other two units) / 3
-    assert h[0, 0] == 0 and h[0, 1] == 0 and h[1, 0] == 0 and h[1, 2] == 0
-    assert bool((net.update(s, mode="sync") == torch.tensor([[1.0, 1, 1], [-1, -1, -1]])).all())
-    one = net.step(s, torch.tensor([0, 2]))
-    assert bool((one == s).all())
-    # a d that is not a power of two: fields k/d are not exact in floating point
-    g = torch.Generator().manual_seed(5)
-    x = _pm1((3, 10), g, dtype=torch.float32)
-    net = HopfieldNetwork(10).store(x)
-    s = _pm1((200, 10), g, dtype=torch.float32)
-    exact = s.double() @ (x.double().T @ x.double() - 3 * torch.eye(10, dtype=torch.float64))
-    new = net.update(s, mode="sync")
-    assert bool((new[exact == 0] == s[exact == 0]).all())
-    assert bool((new[exact != 0] == torch.sign(exact[exact != 0]).float()).all())
+    """Checks eq-hopfield-update: at h_i = 0 the unit keeps its value (the tie convention)."""
+    check_zero_field_keeps_unit()
+
+
+def test_async_order_is_uniform():
+    """Checks eq-hopfield-update: every state of a batch visits its units in its own uniformly
+    random order (outcome law of one sweep against the average over all 24 orders)."""
+    check_async_order_is_uniform()
 
 
 def test_orthogonal_patterns_are_fixed_points():
@@ -377,30 +584,15 @@ def test_one_step_error_limits():
 
 
 def test_one_step_error_rate_matches_theory():
-    """Checks eqs. (2.9)-(2.10) at d = 1000, alpha = 0.25: the measured rate of units whose sign
-    is wrong after one synchronous step from a stored pattern matches Phi(-1/sqrt(alpha)).
+    """Checks eq-hopfield-perror at d = 1000, alpha = 0.25 by Monte Carlo against
+    Phi(-1/sqrt(alpha)) (see check_one_step_error_against_phi)."""
+    check_one_step_error_against_phi()
 
-    Tolerance: the count is Binomial(n, p) with n = 120 networks x 250 patterns = 30000
-    tested units (one unit per pattern, unit mu for pattern mu, in independent networks, so that
-    the outcomes are nearly independent; errors of different units of one pattern are
-    correlated through the shared overlaps). We allow 4 binomial standard deviations; the
-    finite-d shift of the exact value (2.9) from Phi(-2) is 0.3 standard deviations.
-    """
-    g = torch.Generator().manual_seed(2024)
-    d, n, trials = 1000, 250, 120
-    idx = torch.arange(n)
-    wrong = 0
-    for _ in range(trials):
-        x = ebmlib.random_patterns(n, d, generator=g)
-        net = HopfieldNetwork(d, matrix_free=True).store(x)
-        y = net.update(x, mode="sync")
-        wrong += int((y[idx, idx] != x[idx, idx]).sum())
-    total = n * trials
-    p_theory = H.one_step_error_theory(n / d)
-    p_exact = H.one_step_error_exact(n, d)
-    sd = math.sqrt(total * p_theory * (1 - p_theory))
-    assert abs(wrong - total * p_theory) < 4 * sd
-    assert abs(wrong - total * p_exact) < 4 * sd
+
+def test_ags_capacity_solved_independently():
+    """Checks eq-hopfield-ags: alpha_c = 0.138 and m(alpha_c) = 0.967 from an independent
+    numerical solution of the AGS equations (see check_ags_capacity)."""
+    check_ags_capacity()
 
 
 def test_ags_critical_alpha_and_overlap():
