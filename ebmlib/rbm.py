@@ -1082,7 +1082,7 @@ class RBM(nn.Module):
                 history.log_likelihood.append(ll)
             if callback is not None:
                 extra = callback(self, epoch)
-                for key, val in (extra.items() if isinstance(extra, dict) else ()):
+                for key, val in extra.items() if isinstance(extra, dict) else ():
                     history.extra.setdefault(key, []).append(val)
         return history
 
