@@ -33,6 +33,21 @@ def _steps_per_second(env, agent, episodes: int, seed: int = 0) -> float:
     return sum(h.lengths) / (time.perf_counter() - t0)
 
 
+def _interleaved(env, ours, peer, episodes: int, blocks: int = 4) -> tuple[float, float]:
+    """Steps per second of two agents trained in alternating blocks of episodes (so that a
+    change of machine load affects both alike)."""
+    n = {"ours": 0, "peer": 0}
+    t = {"ours": 0.0, "peer": 0.0}
+    for k in range(blocks):
+        order = [("ours", ours), ("peer", peer)]
+        for name, agent in order if k % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            h = train(env, agent, max(1, episodes // blocks), seed=k, progress_bar=False)
+            t[name] += time.perf_counter() - t0
+            n[name] += sum(h.lengths)
+    return n["ours"] / t["ours"], n["peer"] / t["peer"]
+
+
 class NumpyFreeEnergySarsa:
     """The peer: epsilon-greedy free-energy SARSA (eqs. (10.1)-(10.3)) in plain numpy.
 
@@ -106,8 +121,7 @@ def free_energy_steps(quick: bool) -> list[Row]:
     episodes = 300 if quick else 2000
     env = gym.make("FrozenLake-v1")
     fe, twin = _fe_pair(env, 128, 0.002, 1.0)
-    ours = _steps_per_second(env, fe, episodes)
-    peer = _steps_per_second(env, twin, episodes)
+    ours, peer = _interleaved(env, fe, twin, episodes)
     rows.append(
         Row("rl_free_energy_steps", "FrozenLake, K=128", ours, peer, "numpy twin", "steps/s", True)
     )
@@ -127,12 +141,13 @@ def free_energy_steps(quick: bool) -> list[Row]:
     benv = gym.make(blocker_id)
     fe_b, twin_b = _fe_pair(benv, 32, 0.005, 0.3, gamma=0.95)
     b_episodes = 20 if quick else 100
+    ours_b, peer_b = _interleaved(benv, fe_b, twin_b, b_episodes)
     rows.append(
         Row(
             "rl_free_energy_steps",
             f"{blocker_id.split('/')[1]}, K=32",
-            _steps_per_second(benv, fe_b, b_episodes),
-            _steps_per_second(benv, twin_b, b_episodes),
+            ours_b,
+            peer_b,
             "numpy twin",
             "steps/s",
             True,

@@ -54,3 +54,8 @@ class QHeadNet(torch.nn.Module):
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``Q(s, a)`` for ``s`` ``[B, ds]`` and one-hot ``a`` ``[B, K, A]`` -> ``[B, K]``."""
         return (self.net(s)[:, None, :] * a).sum(-1)
+
+    def q_all(self, s: torch.Tensor) -> torch.Tensor:
+        """``Q(s, .)`` over all actions, ``[B, ds] -> [B, A]`` (equal to ``forward`` with the
+        identity as actions, without the products)."""
+        return self.net(s)

@@ -1140,7 +1140,8 @@ class DeepQAgent(torch.nn.Module):
         self.qnet = self.make_qnet(self.n_obs, self.action_dim, generator).to(device)
         self.target = copy.deepcopy(self.qnet)
         self.target.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.qnet.parameters(), lr=cfg.lr)
+        # foreach: one fused kernel per step for all parameters (the same update, fewer launches)
+        self.optimizer = torch.optim.Adam(self.qnet.parameters(), lr=cfg.lr, foreach=True)
         self.buffer = ReplayBuffer(
             cfg.buffer_size, self.n_obs, self.action_dim, device=self._device
         )
@@ -1231,6 +1232,14 @@ class DeepQAgent(torch.nn.Module):
         eye = torch.eye(self.n_actions, device=self._device)
         return eye[None].expand(batch, -1, -1)
 
+    def _q_all(self, net: torch.nn.Module, s: torch.Tensor) -> torch.Tensor:
+        """``Q(s, .)`` ``[B, A]`` over a finite action set (a network's ``q_all`` when it has
+        one, else the network on one-hot actions)."""
+        q_all = getattr(net, "q_all", None)
+        if q_all is not None:
+            return q_all(s)
+        return net(s, self._all_actions(s.shape[0]))
+
     # -- values --------------------------------------------------------------------------------
     def q(self, obs: Any, actions: Any) -> torch.Tensor:
         """``Q(s, a)`` for one observation and a list of actions, ``[K]``."""
@@ -1243,7 +1252,7 @@ class DeepQAgent(torch.nn.Module):
         if not self.discrete:
             raise TypeError("q_values needs a Discrete action_space; use q(obs, actions)")
         with torch.no_grad():
-            return self.qnet(self._s(obs), self._all_actions(1))[0]
+            return self._q_all(self.qnet, self._s(obs))[0]
 
     @renamed_argument("alpha", "T", since=_SINCE)
     @torch.no_grad()
@@ -1261,8 +1270,7 @@ class DeepQAgent(torch.nn.Module):
         T = check_positive(T, "T")
         net = self.qnet if net is None else net
         if self.discrete:
-            q = net(s, self._all_actions(s.shape[0]))
-            return T * torch.logsumexp(q / T, -1)
+            return T * torch.logsumexp(self._q_all(net, s) / T, -1)
         k = self.config.n_action_samples
         u = torch.rand(s.shape[0], k, self.action_dim, generator=self.generator) * 2 - 1
         q = net(s, u.to(s.device))
@@ -1273,7 +1281,7 @@ class DeepQAgent(torch.nn.Module):
         r""":math:`\max_a Q(s, a)` over a finite action set, ``[B]``."""
         net = self.qnet if net is None else net
         with torch.no_grad():
-            return net(s, self._all_actions(s.shape[0])).max(-1).values
+            return self._q_all(net, s).max(-1).values
 
     @renamed_argument("alpha", "T", since=_SINCE)
     def sample_actions(
@@ -1300,7 +1308,7 @@ class DeepQAgent(torch.nn.Module):
         s = self._s(obs)
         if self.discrete:
             with torch.no_grad():
-                q = self.qnet(s, self._all_actions(1))[0]
+                q = self._q_all(self.qnet, s)[0]
             p = torch.softmax(q / T, -1).cpu()
             return torch.multinomial(p, n, replacement=True, generator=g)
         k = self.config.n_action_samples
