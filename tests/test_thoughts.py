@@ -414,3 +414,19 @@ def test_plot_thinking_draws_every_step():
     assert "goal reached" in ax.get_title()
     with pytest.raises(ValueError, match="step"):
         thoughts.plot_thinking(env.instance, tr, tr.steps + 1, ax=ax)
+
+
+def test_plan_policy_with_a_model_of_the_rules():
+    """plan_policy plans with a given rule base: a model whose rule bodies contain the true ones
+    (the conservative rules a learner infers) is never rejected by the real environment and
+    reaches the goal, in at least tau* steps; a model that cannot reach the goal thinks nothing."""
+    inst = DeductionInstance(6, [((0,), 2), ((1,), 3), ((2, 3), 4), ((4,), 5)], [0, 1], [5])
+    bigger = DeductionInstance(6, [((0, 1), 2), ((1,), 3), ((1, 2, 3), 4), ((4,), 5)], [0, 1], [5])
+    env = DeductionEnv(instance=inst, memory=1)
+    tr = rollout(env, thoughts.plan_policy(env, bigger), goal=5)
+    assert tr.success and tr.hallucinations == 0 and tr.steps >= tr.optimal_steps
+    blind = DeductionInstance(6, [((0,), 2), ((1,), 3), ((0, 1), 4)], [0, 1], [4])
+    tr = rollout(env, thoughts.plan_policy(env, blind), goal=5)
+    assert not tr.success and all(len(t) == 0 for t in tr.thoughts)
+    with pytest.raises(TypeError, match="instance"):
+        thoughts.plan_policy(env, DeductionInstance(7, [((0,), 1)], [0], [1]))

@@ -963,15 +963,32 @@ def rollout(
     )
 
 
-def plan_policy(env: DeductionEnv) -> Callable[[np.ndarray], np.ndarray]:
-    """The exact optimum as a policy: follow :func:`optimal_plan` from the current beliefs."""
-    base = getattr(env, "unwrapped", env)
+def plan_policy(
+    env: gym.Env, instance: DeductionInstance | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The exact optimum as a policy: follow :func:`optimal_plan` from the current beliefs.
+
+    Parameters
+    ----------
+    env : DeductionEnv (or a wrapper of one)
+        Supplies the number of propositions and the working memory.
+    instance : DeductionInstance, optional
+        The rule base to plan with (default: the environment's own). A different one is a model
+        of the world, for example rules inferred from experience; where it cannot reach the
+        goal the policy thinks nothing.
+    """
+    base = env.unwrapped
+    if not isinstance(base, DeductionEnv):
+        raise TypeError(f"env must be a DeductionEnv, got {type(base).__name__}")
+    model = base.instance if instance is None else instance
+    if not isinstance(model, DeductionInstance) or model.n != base.n:
+        raise TypeError(f"instance must be a DeductionInstance over n={base.n} propositions")
 
     def policy(obs: np.ndarray) -> np.ndarray:
         n = base.n
         beliefs = {int(i) for i in np.flatnonzero(obs[:n])}
         goal = int(np.flatnonzero(obs[n:])[0])
-        plan = optimal_plan(base.instance, goal, beliefs, base.memory)
+        plan = optimal_plan(model, goal, beliefs, base.memory)
         out = np.zeros(base.action_space.n, dtype=np.int8)
         if plan:
             out[list(plan[0])] = 1
