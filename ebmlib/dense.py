@@ -7,7 +7,8 @@ A dense associative memory stores ``N`` bipolar patterns ``x_mu`` (rows of ``pat
 
     E(\\xi) = -\\sum_{\\mu=1}^{N} F(x_\\mu^\\top \\xi),
 
-with a separation function ``F`` (chapter 3, eq. (3.2)). ``F(x) = x^2`` gives back the
+with a separation function ``F`` (chapter 3, :math:numref:`eq-dense-energy`). ``F(x) = x^2`` gives
+back the
 classical Hopfield network (up to an additive constant and a positive scale, see
 :meth:`DenseAssociativeMemory.energy`); the polynomials ``F(x) = x^n`` and
 ``F(x) = max(x, 0)^n`` are the models of Krotov and Hopfield (2016), the exponential
@@ -21,7 +22,8 @@ Everything rests on one quantity, the *energy gap* of unit ``i``,
              = \\sum_\\mu \\big[F(c_{\\mu i} + x_{\\mu i}) - F(c_{\\mu i} - x_{\\mu i})\\big],
     \\qquad c_{\\mu i} = \\sum_{j \\ne i} x_{\\mu j} \\xi_j ,
 
-where ``xi^(i+-)`` is ``xi`` with unit ``i`` set to ``+-1`` (eq. (3.4)). The asynchronous update
+where ``xi^(i+-)`` is ``xi`` with unit ``i`` set to ``+-1`` (:math:numref:`eq-dense-gap`). The
+asynchronous update
 sets ``xi_i = sign(g_i)`` (and keeps ``xi_i`` when ``g_i = 0``), so it never raises the energy;
 heat-bath sampling sets ``xi_i = +1`` with probability ``sigmoid(g_i / T)``.
 
@@ -64,7 +66,8 @@ _KINDS = ("poly", "rectified", "exp")
 
 
 def separation_function(x: torch.Tensor, F: str = "poly", n: int = 3, beta: float = 1.0):
-    """Evaluate the separation function ``F`` elementwise (chapter 3, eq. (3.2)).
+    """Evaluate the separation function ``F`` elementwise (chapter 3,
+    :math:numref:`eq-dense-energy`).
 
     ``"poly"``: ``F(x) = x^n``; ``"rectified"``: ``F(x) = max(x, 0)^n``;
     ``"exp"``: ``F(x) = exp(beta x)``.
@@ -115,7 +118,7 @@ def _log_two_sinh(beta: float) -> float:
 class DenseAssociativeMemory:
     """Dense associative memory on bipolar states (chapter 3).
 
-    Energy (eq. (3.2)), with patterns as rows of ``patterns`` (``[N, d]``):
+    Energy (:math:numref:`eq-dense-energy`), with patterns as rows of ``patterns`` (``[N, d]``):
 
     .. math:: E(\\xi) = -\\sum_\\mu F(x_\\mu^\\top \\xi)
 
@@ -209,11 +212,12 @@ class DenseAssociativeMemory:
 
     # ------------------------------------------------------------------ energy
     def energy(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy ``E(xi) = -sum_mu F(x_mu^T xi)`` (chapter 3, eq. (3.2)).
+        """Energy ``E(xi) = -sum_mu F(x_mu^T xi)`` (chapter 3, :math:numref:`eq-dense-energy`).
 
         For ``F = "poly"`` with ``n = 2`` this is ``2 d E_H(xi) - N d`` where
         ``E_H = -xi^T W xi / 2`` is the classical energy with Hebbian weights
-        ``W = X^T X / d`` and zero diagonal (eq. (3.3)). For ``"exp"`` it is computed as
+        ``W = X^T X / d`` and zero diagonal (:math:numref:`eq-dense-classical`). For ``"exp"`` it
+        is computed as
         ``-exp(logsumexp(beta X^T xi))``.
 
         Parameters
@@ -236,7 +240,8 @@ class DenseAssociativeMemory:
         return e[0] if single else e
 
     def log_neg_energy(self, states: torch.Tensor) -> torch.Tensor:
-        """``log(-E(xi)) = logsumexp_mu(beta x_mu^T xi)`` for ``F = "exp"`` (eq. (3.2)).
+        """``log(-E(xi)) = logsumexp_mu(beta x_mu^T xi)`` for ``F = "exp"``
+        (:math:numref:`eq-dense-energy`).
 
         Finite for any ``beta * d``; only defined for the exponential kind (the polynomial
         energies can be zero or positive).
@@ -314,7 +319,8 @@ class DenseAssociativeMemory:
         return torch.zeros(s.shape[0], 1, dtype=s.dtype, device=s.device), core
 
     def energy_gaps(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy gaps ``g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1)`` (chapter 3, eq. (3.4)).
+        """Energy gaps ``g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1)`` (chapter 3,
+        :math:numref:`eq-dense-gap`).
 
         ``g_i = sum_mu [F(c_mu + x_mu,i) - F(c_mu - x_mu,i)]`` with
         ``c_mu = sum_{j != i} x_mu,j xi_j``; ``g_i > 0`` means that ``xi_i = +1`` has the lower
@@ -338,7 +344,7 @@ class DenseAssociativeMemory:
         return out[0] if single else out
 
     def is_fixed_point(self, states: torch.Tensor) -> torch.Tensor:
-        """Whether no unit of ``xi`` would change under an update (eq. (3.5)).
+        """Whether no unit of ``xi`` would change under an update (:math:numref:`eq-dense-update`).
 
         A unit is stable when ``xi_i g_i >= 0`` (ties keep the current value).
 
@@ -383,7 +389,8 @@ class DenseAssociativeMemory:
         order: str | torch.Tensor = "sequential",
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Deterministic update ``xi_i <- sign(g_i(xi))`` (chapter 3, eq. (3.5)).
+        """Deterministic update ``xi_i <- sign(g_i(xi))`` (chapter 3,
+        :math:numref:`eq-dense-update`).
 
         This is the rule of Krotov and Hopfield (2016),
         ``xi_i <- sign(sum_mu [F(x_mu,i + c_mu) - F(-x_mu,i + c_mu)])``; a unit whose gap is
@@ -465,7 +472,8 @@ class DenseAssociativeMemory:
         order: str | torch.Tensor = "sequential",
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Asynchronous sweeps from ``cues`` until no unit changes (a fixed point of eq. (3.5)).
+        """Asynchronous sweeps from ``cues`` until no unit changes (a fixed point of
+        :math:numref:`eq-dense-update`).
 
         Converges in finitely many sweeps because the energy strictly decreases at every flip
         and there are finitely many states; ``max_sweeps`` is a safety cap.
@@ -507,7 +515,8 @@ class DenseAssociativeMemory:
         order: str | torch.Tensor = "sequential",
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Heat-bath (Glauber) sampling of ``p(xi) = exp(-E(xi)/T) / Z`` (chapter 3, eq. (3.11)).
+        """Heat-bath (Glauber) sampling of ``p(xi) = exp(-E(xi)/T) / Z`` (chapter 3,
+        :math:numref:`eq-dense-gibbs`).
 
         Each visited unit is set to +1 with probability
         ``sigmoid(-(E(xi^(i+)) - E(xi^(i-))) / T) = sigmoid(g_i / T)``, the exact conditional
@@ -547,7 +556,8 @@ class DenseAssociativeMemory:
 
     # ------------------------------------------------------------------ attention form
     def attention_field(self, states: torch.Tensor) -> torch.Tensor:
-        """Leave-one-out attention read-out ``[X softmax(beta X^T xi^(i0))]_i`` (eq. (3.10)).
+        """Leave-one-out attention read-out ``[X softmax(beta X^T xi^(i0))]_i``
+        (:math:numref:`eq-dense-attention`).
 
         ``xi^(i0)`` is ``xi`` with unit ``i`` set to zero. For ``F = "exp"`` the energy gap is
         ``g_i = 2 sinh(beta) sum_mu exp(beta x_mu^T xi^(i0)) * [X softmax(...)]_i`` with a
@@ -586,7 +596,8 @@ def double_factorial(k: int) -> int:
 
 
 def poly_capacity(d: Any, n: int) -> Any:
-    """No-error capacity of ``F(x) = x^n``: ``d^(n-1) / (2 (2n-3)!! ln d)`` (eq. (3.7)).
+    """No-error capacity of ``F(x) = x^n``: ``d^(n-1) / (2 (2n-3)!! ln d)``
+    (:math:numref:`eq-dense-poly-capacity`).
 
     The number of patterns at which a stored pattern is still a fixed point with high
     probability, to leading order in ``d`` (Krotov and Hopfield 2016); ``n = 2`` gives the
@@ -605,6 +616,9 @@ def poly_capacity(d: Any, n: int) -> Any:
     """
     n = check_int(n, "n", minimum=2)
     if isinstance(d, torch.Tensor):
+        check_tensor(d, "d", floating=True)
+        if not bool((d > 1).all()):
+            raise ValueError("d must be > 1")
         return d ** (n - 1) / (2 * double_factorial(2 * n - 3) * torch.log(d))
     import numpy as np
 
@@ -616,7 +630,8 @@ def poly_capacity(d: Any, n: int) -> Any:
 
 
 def exp_capacity_rate(rho: float = 0.0) -> float:
-    """Rate ``alpha = I(1 - 2 rho) / 2`` of Demircigil et al. (2017) (eq. (3.8)).
+    """Rate ``alpha = I(1 - 2 rho) / 2`` of Demircigil et al. (2017)
+    (:math:numref:`eq-dense-exp-rate`).
 
     ``I(x) = ((1 + x) ln(1 + x) + (1 - x) ln(1 - x)) / 2``; ``N = exp(alpha d)`` patterns are
     stored with retrieval from a fraction ``rho`` of flipped bits when ``alpha`` is below this
@@ -634,7 +649,8 @@ def exp_capacity_rate(rho: float = 0.0) -> float:
 
 
 def exp_capacity_pairs(d: Any, p_ok: float = 0.5) -> Any:
-    """Finite-``d`` estimate of the exponential model's capacity from close pairs (eq. (3.9)).
+    """Finite-``d`` estimate of the exponential model's capacity from close pairs
+    (:math:numref:`eq-dense-pairs`).
 
     Two stored patterns at Hamming distance 1 cannot both be fixed points, and at large
     ``beta d`` nothing else matters to leading order. The number of such pairs among ``N``
@@ -660,13 +676,16 @@ def exp_capacity_pairs(d: Any, p_ok: float = 0.5) -> Any:
     if p_ok >= 1:
         raise ValueError("p_ok must be < 1")
     d_arr = np.asarray(d, dtype=float)
+    if not np.all(np.isfinite(d_arr)) or np.any(d_arr < 1):
+        raise ValueError(f"d must be finite and >= 1, got {d}")
     pairs = 2.0**d_arr * math.log(1.0 / p_ok) / d_arr  # N (N - 1) / 2
     out = 0.5 + np.sqrt(0.25 + 2.0 * pairs)
     return float(out) if out.ndim == 0 else out
 
 
 def poly_capacity_gaussian(d: int, n: int, level: float = 0.5) -> float:
-    """Finite-``d`` capacity of ``F(x) = x^n`` in the Gaussian signal-to-noise picture (eq. (3.6)).
+    """Finite-``d`` capacity of ``F(x) = x^n`` in the Gaussian signal-to-noise picture
+    (:math:numref:`eq-dense-snr`).
 
     For a stored pattern and unit ``i``, ``x_i g_i = S + sum_{nu != mu} eps_nu D(c_nu)`` with the
     signal ``S = d^n - (d - 2)^n``, independent random signs ``eps_nu`` and

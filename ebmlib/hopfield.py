@@ -32,6 +32,7 @@ from ._validation import (
     check_pm1,
     check_probability,
     check_same_device,
+    check_same_dtype,
     check_tensor,
 )
 
@@ -108,7 +109,7 @@ def hebbian(patterns: torch.Tensor) -> torch.Tensor:
     .. math:: W = \frac{1}{d} \sum_{\mu=1}^N x_\mu x_\mu^T - \frac{N}{d} I ,
 
     i.e. ``W_ij = (1/d) sum_mu x_mu,i x_mu,j`` for ``i != j`` and ``W_ii = 0``
-    (chapter 2, eq. ``eq-hopfield-hebb``). Formed with one matrix product.
+    (chapter 2, :math:numref:`eq-hopfield-hebb`). Formed with one matrix product.
 
     Parameters
     ----------
@@ -141,7 +142,8 @@ def storkey(patterns: torch.Tensor) -> torch.Tensor:
 
     .. math:: \Delta W_{ij} = \frac1d \left( x_i x_j - x_i h_{ji} - h_{ij} x_j \right),
 
-    (chapter 2, eq. ``eq-hopfield-storkey``; Storkey 1997). With a zero diagonal and ``x_i^2 = 1``
+    (chapter 2, :math:numref:`eq-hopfield-storkey`; Storkey 1997). With a zero diagonal and ``x_i^2
+    = 1``
     this is the rank-two update ``Delta W = (x x^T - x h^T - h x^T + 2 W) / d`` with ``h = W x``,
     followed by zeroing the diagonal, so the cost is ``N`` matrix updates and no loop over units.
 
@@ -175,7 +177,8 @@ def pseudoinverse(patterns: torch.Tensor) -> torch.Tensor:
     .. math:: W = X (X^T X)^{+} X^T - \operatorname{diag}(\cdot),
 
     the orthogonal projector onto the span of the patterns with its diagonal removed
-    (chapter 2, eq. ``eq-hopfield-pinv``; Personnaz et al. 1985, Kanter and Sompolinsky 1987).
+    (chapter 2, :math:numref:`eq-hopfield-pinv`; Personnaz et al. 1985, Kanter and Sompolinsky
+    1987).
     In code, with patterns as rows, ``P = pinv(patterns) @ patterns``. Every stored pattern
     satisfies ``P x = x``, so after removing the diagonal its field is ``(1 - P_ii) x_i``: each
     pattern is a fixed point as long as every ``P_ii < 1``, whatever the correlations between
@@ -212,7 +215,7 @@ def _check_weights(weights: torch.Tensor) -> torch.Tensor:
 def energy(weights: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     r"""Hopfield energy ``E(s) = -1/2 s^T W s`` of one state or a batch.
 
-    Chapter 2, eq. ``eq-hopfield-energy``. With a zero diagonal this is
+    Chapter 2, :math:numref:`eq-hopfield-energy`. With a zero diagonal this is
     ``-1/2 sum_{i != j} W_ij s_i s_j``, the Ising energy with couplings ``J = W`` and no field.
 
     Parameters
@@ -230,6 +233,7 @@ def energy(weights: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     _check_weights(weights)
     check_tensor(states, "states", ndim=(1, 2))
     check_same_device(weights=weights, states=states)
+    check_same_dtype(weights=weights, states=states)
     if states.shape[-1] != weights.shape[0]:
         raise ValueError(
             f"states must have last dimension {weights.shape[0]} to match weights, "
@@ -254,6 +258,7 @@ def local_field(weights: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     _check_weights(weights)
     check_tensor(states, "states", ndim=(1, 2))
     check_same_device(weights=weights, states=states)
+    check_same_dtype(weights=weights, states=states)
     if states.shape[-1] != weights.shape[0]:
         raise ValueError(
             f"states must have last dimension {weights.shape[0]} to match weights, "
@@ -267,7 +272,8 @@ def overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     For +-1 vectors ``m = 1 - 2 H / d`` where ``H`` is the Hamming distance, so ``m = 1`` means
     equal, ``m = -1`` means reversed and ``m ~ 0`` means unrelated (chapter 2,
-    eq. ``eq-hopfield-overlap``). ``overlap(states, patterns)`` with two ``[B, d]`` tensors pairs
+    :math:numref:`eq-hopfield-overlap`). ``overlap(states, patterns)`` with two ``[B, d]`` tensors
+    pairs
     rows; for all pairs use :func:`overlaps`.
 
     Parameters
@@ -358,7 +364,8 @@ def corrupt(
 def mixture_state(patterns: torch.Tensor) -> torch.Tensor:
     """The symmetric mixture ``sign(x_1 + ... + x_k)`` of an odd number of patterns.
 
-    Chapter 2, eq. ``eq-hopfield-mixture``: a spurious fixed point of the Hebbian network whose
+    Chapter 2, :math:numref:`eq-hopfield-mixture`: a spurious fixed point of the Hebbian network
+    whose
     overlap with each of its three components is 1/2 on average.
 
     Parameters
@@ -412,7 +419,8 @@ class HopfieldNetwork(nn.Module):
 
     Notes
     -----
-    At zero local field a unit keeps its current value (chapter 2, eq. ``eq-hopfield-update``).
+    At zero local field a unit keeps its current value (chapter 2,
+    :math:numref:`eq-hopfield-update`).
     For the Hebbian rule, fields are computed from the integer matrix ``X X^T`` (or the integer
     overlaps ``X^T s``) and divided by ``d`` afterwards, so a field that is exactly 0 in exact
     arithmetic is exactly 0 here too, and ties follow the convention.
@@ -619,7 +627,8 @@ class HopfieldNetwork(nn.Module):
 
         ``mode="async"``: in each sweep, every state of the batch visits all ``d`` units in its
         own random order, one at a time, setting ``s_i <- sign(h_i)`` (kept at ``h_i = 0``) with
-        the field computed from the current state (chapter 2, eq. ``eq-hopfield-update``). The
+        the field computed from the current state (chapter 2, :math:numref:`eq-hopfield-update`).
+        The
         loop over the ``d`` steps of a sweep is inherent to the definition; each step is
         vectorised over the batch. ``mode="sync"``: all units at once, ``s <- sign(W s)``.
 
@@ -650,7 +659,8 @@ class HopfieldNetwork(nn.Module):
     def step(self, states: torch.Tensor, units: torch.Tensor | int) -> torch.Tensor:
         """Update one unit of each state: ``s_i <- sign(h_i)``, kept at ``h_i = 0``.
 
-        The elementary move of the asynchronous dynamics (chapter 2, eq. ``eq-hopfield-update``);
+        The elementary move of the asynchronous dynamics (chapter 2,
+        :math:numref:`eq-hopfield-update`);
         :meth:`update` with ``mode="async"`` is ``d`` such steps per sweep.
 
         Parameters
@@ -790,7 +800,8 @@ class HopfieldNetwork(nn.Module):
 def one_step_error_theory(alpha: float | torch.Tensor) -> float | torch.Tensor:
     r"""Large-``d`` one-step error rate ``Phi(-1/sqrt(alpha))`` of the Hebbian network.
 
-    Chapter 2, eq. ``eq-hopfield-perror``: starting at a stored pattern, the probability that a
+    Chapter 2, :math:numref:`eq-hopfield-perror`: starting at a stored pattern, the probability
+    that a
     unit's local field has the wrong sign, with ``alpha = N / d`` and ``Phi`` the standard
     normal distribution function.
 
@@ -822,7 +833,7 @@ def one_step_error_exact(N: int, d: int) -> float:
 
     .. math:: P = \Pr[K < (M - d + 1)/2], \quad K \sim \mathrm{Binomial}(M, 1/2)
 
-    (chapter 2, eq. ``eq-hopfield-perror-exact``). Its normal approximation is
+    (chapter 2, :math:numref:`eq-hopfield-perror-exact`). Its normal approximation is
     ``Phi(-sqrt((d - 1)/(N - 1)))``, close to ``Phi(-1/sqrt(alpha))``.
 
     Parameters
@@ -871,7 +882,7 @@ def ags_critical_alpha() -> float:
 
     The replica-symmetric retrieval state at ``T = 0`` solves
     ``y (sqrt(2 alpha) + 2/sqrt(pi) exp(-y^2)) = erf(y)`` with ``m = erf(y)`` (chapter 2,
-    eq. ``eq-hopfield-ags``); a solution exists iff ``sqrt(2 alpha) <= max_y g(y)`` with
+    :math:numref:`eq-hopfield-ags`); a solution exists iff ``sqrt(2 alpha) <= max_y g(y)`` with
     ``g(y) = erf(y)/y - 2/sqrt(pi) exp(-y^2)``, so ``alpha_c = (max g)^2 / 2``.
 
     Returns
@@ -885,7 +896,7 @@ def ags_critical_alpha() -> float:
 def ags_overlap(alpha: float) -> float:
     """Overlap ``m`` of the zero-temperature retrieval state (AGS theory), or NaN above alpha_c.
 
-    Solves eq. ``eq-hopfield-ags`` of chapter 2 on its retrieval branch (the largest root).
+    Solves :math:numref:`eq-hopfield-ags` of chapter 2 on its retrieval branch (the largest root).
 
     Parameters
     ----------
@@ -931,7 +942,8 @@ def one_step_error_rate(
 
     For each of ``trials`` independent sets of ``n_patterns`` random patterns, store them with
     the Hebbian rule, apply one synchronous update to every stored pattern and count the units
-    that changed (chapter 2, eqs. ``eq-hopfield-perror-exact`` and ``eq-hopfield-perror``).
+    that changed (chapter 2, :math:numref:`eq-hopfield-perror-exact` and
+    :math:numref:`eq-hopfield-perror`).
     Errors of different units of one network are correlated through the shared overlaps, so
     the standard error is computed from the spread between the independent trials.
 

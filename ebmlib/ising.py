@@ -212,6 +212,8 @@ def onsager_energy(T: Any, J: float = 1.0) -> torch.Tensor:
         Energy per spin, same shape as ``T`` (float64 unless ``T`` is a floating tensor).
     """
     t = _as_float_tensor(T)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("T must be finite")
     J = _check_real(J, "J")
     if J <= 0:
         raise ValueError(f"J must be > 0, got {J}")
@@ -249,6 +251,8 @@ def onsager_magnetization(T: Any, J: float = 1.0) -> torch.Tensor:
         ``m(T)``, same shape as ``T``.
     """
     t = _as_float_tensor(T)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("T must be finite")
     J = _check_real(J, "J")
     if J <= 0:
         raise ValueError(f"J must be > 0, got {J}")
@@ -731,8 +735,10 @@ class IsingModel:
             raise ValueError(
                 f"spins must have shape [..., {self.L}, {self.L}], got {tuple(spins.shape)}"
             )
-        if spins.dtype == torch.bool:
-            raise TypeError("spins must hold +-1 numbers, got a bool tensor")
+        if spins.dtype == torch.bool or not (spins.is_floating_point() or spins.is_signed()):
+            raise TypeError(
+                f"spins must be a floating or signed integer tensor of +-1, got {spins.dtype}"
+            )
         check_pm1(spins, "spins")
         return spins
 
@@ -764,6 +770,12 @@ class IsingModel:
             raise TypeError(f"batch must be an int or a tuple of ints, got {type(batch).__name__}")
         batch = tuple(check_int(b, "batch", minimum=1) for b in batch)
         check_generator(generator, device=self.device)
+        if (
+            not isinstance(dtype, torch.dtype)
+            or dtype == torch.bool
+            or not (dtype.is_floating_point or dtype.is_signed)
+        ):
+            raise TypeError(f"dtype must be a floating or signed integer dtype, got {dtype!r}")
         bits = torch.randint(
             0, 2, (*batch, self.L, self.L), generator=generator, device=self.device
         )

@@ -686,6 +686,12 @@ def test_bad_state_inputs(gen):
         dam.log_neg_energy(s)
     with pytest.raises(ValueError, match="rho"):
         dense.exp_capacity_rate(0.5)
+    with pytest.raises(ValueError, match="d"):
+        dense.poly_capacity(torch.tensor([0.5, 10.0], dtype=torch.float64), 2)
+    with pytest.raises(ValueError, match="d"):
+        dense.poly_capacity(1.0, 2)
+    with pytest.raises(ValueError, match="d"):
+        dense.exp_capacity_pairs(0)
 
 
 # ------------------------------------------------------------------------------ CUDA

@@ -748,6 +748,10 @@ def test_bad_inputs(gen):
         H.energy(torch.tensor([[0.0, float("nan")], [1.0, 0.0]]), torch.ones(2))
     with pytest.raises(ValueError, match="states"):
         H.energy(torch.zeros(3, 3), torch.ones(4))
+    with pytest.raises(TypeError, match="weights"):
+        H.energy(torch.zeros(3, 3, dtype=torch.float64), torch.ones(3))
+    with pytest.raises(TypeError, match="states"):
+        H.local_field(torch.zeros(3, 3, dtype=torch.float64), torch.ones(3))
     with pytest.raises(ValueError, match="rule"):
         HopfieldNetwork(4, rule="oja")
     with pytest.raises(ValueError, match="d"):

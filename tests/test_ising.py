@@ -1026,6 +1026,12 @@ def test_bad_sampler_arguments(gen):
     with pytest.raises(TypeError, match="spins"):
         model.metropolis(torch.ones(4, 4, dtype=torch.bool), 2.0)
     with pytest.raises(TypeError, match="spins"):
+        model.metropolis(torch.ones(4, 4, dtype=torch.uint8), 2.0)  # cannot hold -1
+    with pytest.raises(TypeError, match="dtype"):
+        model.random_state(2, dtype=torch.bool)
+    with pytest.raises(TypeError, match="dtype"):
+        model.random_state(2, dtype=torch.uint8)
+    with pytest.raises(TypeError, match="spins"):
         model.energy([[1, 1], [1, 1]])
     with pytest.raises(ValueError, match="sweeps"):
         model.metropolis(s, 2.0, sweeps=-1)
@@ -1075,6 +1081,10 @@ def test_bad_enumeration_arguments():
         state_index(torch.ones(2, 5, 5))
     with pytest.raises(ValueError, match="T"):
         onsager_energy(torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="T"):
+        onsager_energy(float("inf"))
+    with pytest.raises(ValueError, match="T"):
+        onsager_magnetization(float("inf"))
     with pytest.raises(ValueError, match="m"):
         binder_cumulant(torch.zeros(5))
 
