@@ -327,7 +327,10 @@ class AttentionQ(torch.nn.Module):
     gibbs_steps : int
         Block Gibbs steps per action.
     generator : torch.Generator, optional
-        Source of the initial weights, minibatches and (by default) the actions.
+        Source of the initial weights, minibatches and (by default) the actions (a CPU
+        generator; sampling on another device then uses that device's global generator).
+    device : torch.device or str, optional
+        Of the network and the replay buffer.
     **overrides :
         Single fields of the config.
     """
@@ -342,6 +345,7 @@ class AttentionQ(torch.nn.Module):
         beta: float = 1.0,
         gibbs_steps: int = 1,
         generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
         **overrides: Any,
     ) -> None:
         super().__init__()
@@ -358,26 +362,36 @@ class AttentionQ(torch.nn.Module):
         self.gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
         self.qnet = AttentionQNet(
             self.n_obs, self.n_props, n_patterns, self.config.hidden, beta, generator
-        )
+        ).to(device)
         self.target = copy.deepcopy(self.qnet)
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.qnet.parameters(), lr=self.config.lr)
-        self.buffer = ReplayBuffer(self.config.buffer_size, self.n_obs, self.n_props)
+        self.buffer = ReplayBuffer(
+            self.config.buffer_size, self.n_obs, self.n_props, device=self._device
+        )
         self.steps = 0
         self.episode = 0
 
     # -- helpers -------------------------------------------------------------------------------
+    @property
+    def _device(self) -> torch.device:
+        return next(self.qnet.parameters()).device
+
+    def _gen(self, generator: torch.Generator | None) -> torch.Generator | None:
+        g = self.generator if generator is None else check_generator(generator)
+        return g if g is None or g.device == self._device else None
+
     def _s(self, obs: Any, what: str = "obs") -> torch.Tensor:
         arr = np.asarray(obs)
         if arr.shape != (self.n_obs,) or not np.isin(arr, (0, 1)).all():
             raise ValueError(f"{what} must be a binary vector of shape ({self.n_obs},)")
-        return torch.as_tensor(arr, dtype=torch.float32)[None]
+        return torch.as_tensor(arr, dtype=torch.float32, device=self._device)[None]
 
     def _a(self, action: Any) -> torch.Tensor:
         arr = np.asarray(action)
         if arr.shape != (self.n_props,) or not np.isin(arr, (0, 1)).all():
             raise ValueError(f"action must be a binary vector of shape ({self.n_props},)")
-        return torch.as_tensor(arr, dtype=torch.float32)
+        return torch.as_tensor(arr, dtype=torch.float32, device=self._device)
 
     @property
     def current_T(self) -> float:
@@ -392,7 +406,7 @@ class AttentionQ(torch.nn.Module):
     @torch.no_grad()
     def q(self, obs: Any, thoughts: Any) -> torch.Tensor:
         """``Q(s, a)`` of one state for thoughts ``[K, n]`` -> ``[K]``."""
-        a = torch.as_tensor(np.asarray(thoughts), dtype=torch.float32)
+        a = torch.as_tensor(np.asarray(thoughts), dtype=torch.float32, device=self._device)
         if a.ndim != 2 or a.shape[1] != self.n_props:
             raise ValueError(f"thoughts must have shape [K, {self.n_props}]")
         return self.qnet(self._s(obs), a[None])[0]
@@ -419,18 +433,18 @@ class AttentionQ(torch.nn.Module):
     def greedy(self, obs: Any) -> np.ndarray:
         """The zero-temperature thought: the best pattern mode (or the empty thought) by Q."""
         a, _ = self._best_mode(self.qnet, self._s(obs))
-        return a[0].numpy().astype(np.int8)
+        return a[0].cpu().numpy().astype(np.int8)
 
     @torch.no_grad()
     def act(self, obs: Any, generator: torch.Generator | None = None) -> np.ndarray:
         """A thought sampled at the current temperature: an exact draw (:func:`sample_thoughts`)
         followed by ``gibbs_steps`` Gibbs steps (which keep it exact)."""
-        g = self.generator if generator is None else check_generator(generator)
+        g = self._gen(generator)
         u, X = self.qnet.patterns(self._s(obs))
         T = self.current_T
         a0, _ = sample_thoughts(u, X, T, generator=g)
         a, _, _ = gibbs_thoughts(u, X, T, self.gibbs_steps, a0=a0, generator=g)
-        return a[0].numpy().astype(np.int8)
+        return a[0].cpu().numpy().astype(np.int8)
 
     def next_value(self, net: torch.nn.Module, next_obs: torch.Tensor) -> torch.Tensor:
         r""":math:`\max_{a'} Q(s', a')` over the pattern modes of ``net`` at ``s'``, ``[B]``."""
@@ -464,7 +478,7 @@ class AttentionQ(torch.nn.Module):
             update_target(self.qnet, self.target, None)
         if self.steps < cfg.learning_starts or self.steps % cfg.train_every:
             return 0.0
-        batch = self.buffer.sample(cfg.batch_size, self.generator)
+        batch = self.buffer.sample(cfg.batch_size, self._gen(None))
         err = td_step(
             self.qnet,
             self.target,
