@@ -211,3 +211,19 @@ def test_agent_interface_and_learning_step():
         gibbs_thoughts(torch.zeros(2, 3), torch.zeros(2, 4, 5))
     with pytest.raises(ValueError, match="T"):
         sample_thoughts(torch.zeros(2, 3), torch.zeros(2, 3, 5), T=0.0)
+
+
+@pytest.mark.slow
+def test_attention_agent_learns_a_small_instance():
+    """The chapter-13 headline at its smallest size, on a seed outside the recorded runs: the
+    attention agent (benchmarks/thinking_runs.py settings) trained to the full budget on n = 8
+    reaches the goal greedily in the exact minimum number of steps, without hallucinating."""
+    import math as _math
+
+    from benchmarks import thinking_runs
+
+    torch.set_num_threads(1)
+    res = thinking_runs.run("attention", 8, seed=11)
+    last = res["curve"][-1]
+    assert last["success"] == 1.0 and last["hallucination"] == 0.0
+    assert _math.isclose(last["ratio"], 1.0)
