@@ -130,6 +130,35 @@ def test_tabular_updates_follow_the_td_rules():
         assert ag.table[1, 0] == pytest.approx(2.0 + 0.5 * d2)
 
 
+def test_tabular_learning_rate_schedule():
+    """Checks eq. (eq-rl-q-learning) with a scheduled rate: the step uses lr(episode).
+
+    Chapter 10 gives every learner of a comparison the same schedule, so the tabular learners
+    (and the independent learners built from them) must follow one too.
+    """
+    sched = linear_schedule(0.5, 0.05, 10)
+    ag = TabularQ(3, 2, lr=sched, gamma=0.9, method="q")
+    ag.table[:] = [[0.0, 1.0], [2.0, 4.0], [0.5, 0.7]]
+    ag.begin_episode(6)
+    assert ag.current_lr == pytest.approx(sched(6))
+    delta = ag.update(0, 1, 1.0, 1, None, False)
+    assert ag.table[0, 1] == pytest.approx(1.0 + sched(6) * delta)
+    ag.begin_episode(50)  # past the ramp: the end value
+    before = ag.table[1, 0]
+    d2 = ag.update(1, 0, 3.0, 2, None, True)
+    assert ag.table[1, 0] == pytest.approx(before + 0.05 * d2)
+    # the independent learners share the schedule and follow the episode
+    ind = agents.IndependentQ(
+        spaces.MultiDiscrete([3, 2]), spaces.MultiDiscrete([2, 2]), [[0], [1]], lr=sched
+    )
+    ind.begin_episode(3)
+    assert all(lr.current_lr == pytest.approx(sched(3)) for lr in ind.learners)
+    with pytest.raises(ValueError, match="lr"):
+        TabularQ(3, 2, lr=linear_schedule(1.5, 0.1, 10))
+    with pytest.raises(ValueError, match="lr"):
+        TabularQ(3, 2, lr=0.0)
+
+
 def test_boltzmann_action_frequencies():
     """Checks eq. (9.8): Boltzmann exploration samples softmax(Q/T).
 

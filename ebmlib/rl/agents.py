@@ -198,7 +198,8 @@ class TabularQ(_Agent):
         ``Discrete``, ``MultiDiscrete`` or ``MultiBinary`` (an int ``n`` means ``Discrete(n)``).
         Composite spaces are flattened to one table index (joint states and joint actions).
     config : TabularConfig, optional
-        Learning rate, discount, method, exploration (see :class:`~ebmlib.rl.config.TabularConfig`).
+        Learning rate (a number or a schedule over episodes), discount, method, exploration
+        (see :class:`~ebmlib.rl.config.TabularConfig`).
     **overrides :
         Single fields of the config (``lr=0.5``, ``method="sarsa"``, ``T=0.3``, ...).
 
@@ -233,9 +234,17 @@ class TabularQ(_Agent):
         )
 
     @property
-    def lr(self) -> float:
-        """Learning rate (``config.lr``)."""
+    def lr(self) -> Schedule:
+        """Learning rate or its schedule (``config.lr``)."""
         return self.config.lr
+
+    @property
+    def current_lr(self) -> float:
+        """Learning rate of the current episode (``lr`` may be a schedule ``episode -> lr``)."""
+        lr = self.config.lr
+        if not callable(lr):  # checked by the config
+            return lr
+        return schedule_value(lr, self.episode, "lr", "probability")
 
     def q_values(self, obs: Any) -> torch.Tensor:
         """Row ``Q(s, .)`` as a float64 tensor ``[A]``."""
@@ -297,7 +306,7 @@ class TabularQ(_Agent):
                 nxt = self.table[s2, self.act_codec.to_index(next_action, "next_action")]
             target = reward + self.gamma * float(nxt)
         delta = _check_delta(target - float(self.table[s, a]), "TabularQ")
-        self.table[s, a] += self.lr * delta
+        self.table[s, a] += self.current_lr * delta
         return delta
 
 

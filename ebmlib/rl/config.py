@@ -155,11 +155,12 @@ def _build(cls: type[_C], config: _C | None, overrides: dict[str, Any]) -> _C:
 class TabularConfig(_Config):
     r"""Configuration of :class:`~ebmlib.rl.agents.TabularQ` (chapter 9).
 
-    Schedules (``epsilon``, ``T``) are callables of the episode number.
+    Schedules (``lr``, ``epsilon``, ``T``) are callables of the episode number.
     """
 
-    lr: float = 0.1
-    r"""Learning rate :math:`\eta` of the TD update, in (0, 1]."""
+    lr: Schedule = 0.1
+    r"""Learning rate :math:`\eta` of the TD update, in (0, 1], or a schedule over episodes
+    (chapter 10 gives every learner of a comparison the same schedule)."""
     gamma: float = 0.99
     r"""Discount factor :math:`\gamma`, in [0, 1]."""
     method: str = "q"
@@ -176,7 +177,10 @@ class TabularConfig(_Config):
     """Refuse tables with more entries than this (use a function approximator instead)."""
 
     def __post_init__(self) -> None:
-        self._set("lr", check_probability(self.lr, "lr", open_left=True))
+        if callable(self.lr):
+            check_probability(self.lr(0), "lr(0)", open_left=True)
+        else:
+            self._set("lr", check_probability(self.lr, "lr", open_left=True))
         self._set("gamma", check_probability(self.gamma, "gamma"))
         check_choice(self.method, "method", ("q", "sarsa"))
         check_choice(self.exploration, "exploration", ("epsilon", "boltzmann"))
