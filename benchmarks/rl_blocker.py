@@ -15,26 +15,25 @@ scoring step, -1 for every other step. Learners, trained for the full budget on 
   blockers' positions (:class:`ebmlib.rl.agents.IndependentQ`);
 * ``random``: uniformly random joint actions.
 
-The free-energy learners' learning rate falls linearly to a tenth of its start over the run
-(with a constant rate the greedy policy can relapse late in a run); the tabular learners use a
-constant rate (``TabularQ`` takes no schedule). Exploration anneals linearly over the first
-half of the run: the temperature of the Boltzmann policy for the free-energy learners, epsilon
-for the tabular ones. The rates in ``DEFAULTS`` are starting points, not tuned values: tune them
-with ``--lr`` on seeds that are not reported. Every ``--eval-every`` episodes the learner's
-**greedy policy** (argmax of its Q-values over the 64 joint actions, in every one of the 7 632
-reachable states) is scored
-**exactly** by :mod:`ebmlib.rl.exact`: its success rate and mean return over all 630 start
-states within the 40-step limit, with no sampling noise. The exact optimum and the fixed
-policies (all down, nearest hole, chasing the gap, the coordinated formation) are printed
-alongside. Following the book's protocol the table reports the mean and standard error over
-seeds of the last ``--final`` evaluations, and the first episode from which the success rate
-stayed at 1.
+Every learner gets the same schedules: Boltzmann exploration (``softmax(Q/T)``, for the
+independent learners per agent) with the temperature falling linearly from 1 to 0.1 over the
+first half of the run, and a learning rate falling linearly from its starting value to a tenth
+of it over the whole run. Only the starting rates differ; they were tuned on seeds 100, 101 and
+102, which are not reported (``--tune`` reruns the tuning and writes its results). Every
+``--eval-every`` episodes the learner's **greedy policy** (argmax of its Q-values over the 64
+joint actions, in every one of the 7 632 reachable states) is scored **exactly** by
+:mod:`ebmlib.rl.exact`: its success rate and mean return over all 630 start states within the
+40-step limit, with no sampling noise. The exact optimum and the fixed policies (all down,
+nearest hole, chasing the gap, the coordinated formation) are printed alongside. Following the
+book's protocol the table reports the mean and spread over seeds of the last ``--final``
+evaluations, and the first episode from which the success rate stayed at 1.
 
 Usage (the commands of the results in chapter 10)::
 
     OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --seeds 0 1 2 3 4 \\
         --out book/part4/data/blocker_runs.json
-    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --learners fe-gibbs --seeds 0
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --tune \\
+        --out book/part4/data/blocker_tuning.json
 
 A results script, not a speed comparison (seconds per run are printed for orientation only).
 """
@@ -43,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -57,14 +57,23 @@ from ebmlib.rl.envs import BlockerEnv
 
 LIMIT = 40  # time limit of ebmlib/Blocker-v1
 GAMMA = 0.95
-#: Starting learning rates and exploration of each learner (tune on seeds 100-102 with --lr).
+EPISODES = 4000
+T_SCHEDULE = (1.0, 0.1)  # Boltzmann temperature, linear over the first half of the run
+#: Starting learning rates (tuned on seeds 100-102; see TUNE_GRID) and model sizes.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "fe-gibbs": {"lr": 0.005, "T": (1.0, 0.1)},
-    "fe-enum": {"lr": 0.005, "T": (1.0, 0.1)},
-    "joint": {"lr": 0.2, "epsilon": (1.0, 0.05)},
-    "indep": {"lr": 0.2, "epsilon": (1.0, 0.05)},
+    "fe-gibbs": {"lr": 0.02, "n_hidden": 64},
+    "fe-enum": {"lr": 0.02, "n_hidden": 64},
+    "joint": {"lr": 0.5},
+    "indep": {"lr": 0.2},
     "random": {},
 }
+#: The starting rates tried on the tuning seeds (fe-gibbs uses fe-enum's: same model and rule).
+TUNE_GRID: dict[str, list[float]] = {
+    "fe-enum": [0.01, 0.02, 0.04],
+    "joint": [0.2, 0.5, 1.0],
+    "indep": [0.05, 0.2, 0.5],
+}
+TUNE_SEEDS = [100, 101, 102]
 
 
 def make_env(kw: dict[str, Any]) -> Any:
@@ -77,28 +86,25 @@ def make_agent(kind: str, env: Any, seed: int, episodes: int, opts: dict[str, An
     """The learners compared in chapter 10 (configuration in the module docstring)."""
     o, a = env.observation_space, env.action_space
     u = env.unwrapped
-    half = max(1, episodes // 2)
+    T = linear_schedule(*T_SCHEDULE, max(1, episodes // 2))
+    lr = linear_schedule(opts["lr"], opts["lr"] / 10, episodes) if "lr" in opts else None
+    common = dict(gamma=GAMMA, method="sarsa", exploration="boltzmann", T=T, lr=lr)
     if kind in ("fe-gibbs", "fe-enum"):
         return FreeEnergyQ(
             o,
             a,
-            n_hidden=opts.get("n_hidden", 64),
-            lr=linear_schedule(opts["lr"], opts["lr"] / 10, episodes),
-            gamma=GAMMA,
-            method="sarsa",
-            exploration="boltzmann",
-            T=linear_schedule(*opts["T"], half),
+            n_hidden=opts["n_hidden"],
             action_selection="gibbs" if kind == "fe-gibbs" else "enumerate",
             init_std=0.3,
             offset_correction=True,
             generator=torch.Generator().manual_seed(seed),
+            **common,
         )
-    eps = linear_schedule(*opts.get("epsilon", (1.0, 0.05)), half)
     if kind == "joint":
-        return TabularQ(o, a, lr=opts["lr"], gamma=GAMMA, method="sarsa", epsilon=eps)
+        return TabularQ(o, a, **common)
     if kind == "indep":
         views = [[i, *range(u.n_agents, u.n_agents + u.n_blockers)] for i in range(u.n_agents)]
-        return IndependentQ(o, a, views, lr=opts["lr"], gamma=GAMMA, method="sarsa", epsilon=eps)
+        return IndependentQ(o, a, views, **common)
     if kind == "random":
         return RandomAgent(o, a)
     raise ValueError(f"unknown learner {kind!r}")
@@ -106,7 +112,7 @@ def make_agent(kind: str, env: Any, seed: int, episodes: int, opts: dict[str, An
 
 def greedy_table(kind: str, agent: Any, env: BlockerEnv, mdp: exact.TabularMDP) -> torch.Tensor:
     """The learner's deterministic greedy joint action in every state of the model."""
-    if kind.startswith("fe"):
+    if kind.startswith("fe"):  # exact argmax over the 64 joint actions (enumeration)
         codec = agent.act_codec
         return env.policy_table(lambda o: codec.from_index(int(agent.q_values(o).argmax())), mdp)
     if kind == "random":  # the uniform policy as probabilities
@@ -127,18 +133,28 @@ def references(env: BlockerEnv, mdp: exact.TabularMDP) -> dict[str, tuple[float,
     out = {"optimum": score(exact.value_iteration(mdp, GAMMA).policy, mdp)}
     for name in ("all_down", "nearest_hole", "chase_gap", "formation"):
         out[name] = score(env.heuristic_policy(name, mdp), mdp)
+    uniform = torch.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions, dtype=torch.float64)
+    out["uniform_random"] = score(uniform, mdp)
     return out
 
 
-def run(kind: str, seed: int, args: argparse.Namespace, env_kw: dict[str, Any]) -> dict:
+def run(
+    kind: str,
+    seed: int,
+    episodes: int = EPISODES,
+    eval_every: int = 250,
+    lr: float | None = None,
+    env_kw: dict[str, Any] | None = None,
+) -> dict:
     """Train one learner for the full budget; exact greedy scores every ``eval_every``."""
+    env_kw = env_kw or {}
     env = make_env(env_kw)
     model_env = BlockerEnv(**env_kw)
     mdp = model_env.tabular()
     opts = dict(DEFAULTS[kind])
-    if args.lr is not None and "lr" in opts:
-        opts["lr"] = args.lr
-    agent = make_agent(kind, env, seed, args.episodes, opts)
+    if lr is not None and "lr" in opts:
+        opts["lr"] = lr
+    agent = make_agent(kind, env, seed, episodes, opts)
     succ: list[float] = []
 
     def eval_fn(a: Any) -> float:
@@ -147,23 +163,20 @@ def run(kind: str, seed: int, args: argparse.Namespace, env_kw: dict[str, Any]) 
         return r
 
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
     h = train(
-        env, agent, args.episodes, seed=seed, eval_every=args.eval_every, eval_fn=eval_fn,
+        env, agent, episodes, seed=seed, eval_every=eval_every, eval_fn=eval_fn,
         progress_bar=False,
     )  # fmt: skip
     return {
+        "seed": seed,
+        "lr": opts.get("lr"),
         "episodes": list(h.eval_episode),
         "mean_return": list(h.eval),
         "success": succ,
         "training_returns": [float(x) for x in h.returns],
+        "training_steps": int(sum(h.lengths)),
         "seconds": time.perf_counter() - t0,
     }
-
-
-def _se(x: np.ndarray) -> float:
-    """Standard error of the mean over seeds (0 for one seed)."""
-    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
 
 
 def stayed(episodes: list[int], values: list[float], level: float) -> int | None:
@@ -177,15 +190,42 @@ def stayed(episodes: list[int], values: list[float], level: float) -> int | None
     return first
 
 
+def _spread(x: np.ndarray) -> str:
+    sd = x.std(ddof=1) if len(x) > 1 else 0.0
+    return f"{x.mean():.3f} ± {sd:.3f} (min {x.min():.3f}, max {x.max():.3f})"
+
+
+def tune(args: argparse.Namespace, env_kw: dict[str, Any]) -> None:
+    """Each learner's starting rate on the tuning seeds: mean final return over them."""
+    out: dict[str, Any] = {
+        "command": " ".join(["python -m benchmarks.rl_blocker"] + sys.argv[1:]),
+        "seeds": TUNE_SEEDS,
+        "episodes": args.episodes,
+        "results": {},
+    }
+    for kind, grid in TUNE_GRID.items():
+        if kind not in args.learners:
+            continue
+        out["results"][kind] = {}
+        for lr in grid:
+            rs = [run(kind, s, args.episodes, args.eval_every, lr, env_kw) for s in TUNE_SEEDS]
+            fin = np.array([np.mean(r["mean_return"][-args.final :]) for r in rs])
+            out["results"][kind][str(lr)] = {"final_returns": fin.tolist(), "mean": fin.mean()}
+            print(f"tune {kind} lr {lr}: final mean return {_spread(fin)}", flush=True)
+            if args.out:
+                with open(args.out, "w") as f:
+                    json.dump(out, f, indent=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--learners", nargs="+", default=["fe-gibbs", "fe-enum", "joint", "indep",
-                                                       "random"])  # fmt: skip
+    ap.add_argument("--learners", nargs="+", default=list(DEFAULTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--episodes", type=int, default=3000)
+    ap.add_argument("--episodes", type=int, default=EPISODES)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--final", type=int, default=5, help="evaluations averaged at the end")
     ap.add_argument("--lr", type=float, default=None, help="override the starting rate")
+    ap.add_argument("--tune", action="store_true", help="tune the starting rates (seeds 100-102)")
     ap.add_argument("--agents", type=int, default=3)
     ap.add_argument("--blockers", type=int, default=2)
     ap.add_argument("--width", type=int, default=7)
@@ -195,6 +235,9 @@ def main() -> None:
     torch.set_num_threads(1)
     env_kw = dict(n_agents=args.agents, n_blockers=args.blockers, width=args.width,
                   length=args.length)  # fmt: skip
+    if args.tune:
+        tune(args, env_kw)
+        return
     model_env = BlockerEnv(**env_kw)
     mdp = model_env.tabular()
     refs = references(model_env, mdp)
@@ -207,7 +250,9 @@ def main() -> None:
     for name, (s, r) in refs.items():
         print(f"| {name} | {s:.4f} | {r:.3f} |")
     results: dict[str, Any] = {
-        "task": env_kw | {"limit": LIMIT, "gamma": GAMMA},
+        "command": " ".join(["python -m benchmarks.rl_blocker"] + sys.argv[1:]),
+        "task": {**env_kw, "limit": LIMIT, "gamma": GAMMA, "episodes": args.episodes},
+        "T_schedule": T_SCHEDULE,
         "references": {k: {"success": s, "mean_return": r} for k, (s, r) in refs.items()},
         "learners": {},
     }
@@ -215,26 +260,24 @@ def main() -> None:
     for kind in args.learners:
         runs = []
         for seed in args.seeds:
-            r = run(kind, seed, args, env_kw)
+            r = run(kind, seed, args.episodes, args.eval_every, args.lr, env_kw)
             runs.append(r)
             print(f"  {kind} seed {seed}: mean return {[round(x, 2) for x in r['mean_return']]}"
                   f" ({r['seconds']:.0f} s)", flush=True)  # fmt: skip
-        results["learners"][kind] = {"config": DEFAULTS[kind], "runs": runs}
+            results["learners"][kind] = {"config": DEFAULTS[kind], "runs": runs}
+            if args.out:
+                with open(args.out, "w") as f:
+                    json.dump(results, f, indent=1)
         final_r = np.array([np.mean(r["mean_return"][-args.final :]) for r in runs])
         final_s = np.array([np.mean(r["success"][-args.final :]) for r in runs])
         first = [stayed(r["episodes"], r["success"], 1.0) for r in runs]
-        rows.append((kind, final_r.mean(), _se(final_r), final_s.mean(), _se(final_s), first,
-                     sum(r["seconds"] for r in runs)))  # fmt: skip
-    print(f"\nGreedy policies, last {args.final} evaluations, mean ± s.e. over seeds:\n")
-    print("| learner | mean return | success rate | success 1 from episode | time (s) |")
-    print("| --- | --- | --- | --- | --- |")
-    for kind, mr, mr_se, ms, ms_se, first, secs in rows:
-        print(
-            f"| {kind} | {mr:.2f} ± {mr_se:.2f} | {ms:.3f} ± {ms_se:.3f} | {first} | {secs:.0f} |"
-        )
+        rows.append((kind, final_r, final_s, first))
+    print(f"\nGreedy policies, last {args.final} evaluations, mean ± sd over seeds:\n")
+    print("| learner | mean return | success rate | success 1 from episode |")
+    print("| --- | --- | --- | --- |")
+    for kind, fr, fs, first in rows:
+        print(f"| {kind} | {_spread(fr)} | {_spread(fs)} | {first} |")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=1)
         print(f"\nwrote {args.out}")
 
 
