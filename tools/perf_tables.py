@@ -159,7 +159,7 @@ def _value(x: float, unit: str) -> str:
 def table(rows: list[Row]) -> str:
     """The markdown table the page shows for ``rows``."""
     lines = [
-        "| benchmark | case | ebmlib | peer | ratio (> 1: ebmlib better) |",
+        "| benchmark | case | ebmlib | peer | ratio |",
         "| --- | --- | --- | --- | --- |",
     ]
     for r in rows:
