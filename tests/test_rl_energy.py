@@ -1,8 +1,10 @@
-"""Tests of chapter 11: Langevin sampling, deep energy models, HopfieldQ/SoftQ, MultiGoalEnv."""
+"""Tests of chapters 11-12: Langevin and Hamiltonian Monte Carlo, deep energy models, SoftQ and
+HopfieldQ, MultiGoalEnv."""
 
 from __future__ import annotations
 
 import math
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +19,9 @@ from ebmlib.attention_bm import AttentionBM
 from ebmlib.rl.energy_agents import HopfieldQ, HopfieldQNet, SoftQ
 from ebmlib.rl.models import (
     DeepEnergyModel,
+    MLPEnergy,
     grid,
+    hmc_sample,
     langevin_sample,
     ring_mixture,
     ring_mixture_log_density,
@@ -121,21 +125,143 @@ def test_langevin_bad_input():
         langevin_sample(lambda z: z.sum(-1), x, 0.1, 3, bounds=(1.0, -1.0))
 
 
-# --------------------------------------------------------------------------- deep energy model
+# --------------------------------------------------------------------------- HMC
+def _gauss_energy(cov, T=1.0):
+    prec = torch.linalg.inv(cov)
+
+    def energy(x):
+        return 0.5 * ((x @ prec) * x).sum(-1) / T
+
+    return energy
+
+
+@pytest.mark.parametrize("T", [0.5, 2.0])
+def test_hmc_matches_2d_gaussian_moments(T):
+    """Checks eq-hopfield-q-leapfrog: HMC leaves exp(-E/T) invariant for a correlated Gaussian
+    at T = 0.5 (beta > 1) and T = 2 (beta < 1): mean 0 and covariance T Sigma within 4 s.e.
+    (the draws of 4000 independent chains)."""
+    g = torch.Generator().manual_seed(11)
+    cov = torch.tensor([[1.0, 0.8], [0.8, 1.5]], dtype=torch.float64)
+    n = 4000
+    x0 = torch.randn(n, 2, generator=g, dtype=torch.float64) * 3
+    x, rate = hmc_sample(_gauss_energy(cov, T), x0, 0.4, 5, 60, g, return_acceptance=True)
+    assert 0.3 < rate < 1.0  # a real Metropolis test happens
+    c = T * cov
+    se_mean = torch.sqrt(torch.diag(c) / n)
+    assert (x.mean(0).abs() < 4 * se_mean).all()
+    se_cov = torch.sqrt((torch.outer(torch.diag(c), torch.diag(c)) + c**2) / n)
+    assert ((torch.cov(x.T) - c).abs() < 4 * se_cov).all()
+
+
+def test_hmc_matches_1d_mixture():
+    """Checks eq-hopfield-q-leapfrog on a two-mode 1-D mixture with a large leapfrog step (the
+    Metropolis test is what makes it exact): KS at the 1% level, n = 4000."""
+    g = torch.Generator().manual_seed(12)
+    n = 4000
+    x0 = torch.randn(n, 1, generator=g, dtype=torch.float64) * 2
+    x = hmc_sample(_mixture_1d_energy, x0, 0.6, 4, 150, g)
+    assert ks_statistic(x[:, 0].numpy(), _mixture_1d_cdf) < ks_crit(n)
+
+
+def test_hmc_tiny_step_accepts_almost_everything_and_conserves_h():
+    """Leapfrog conserves H = E + |rho|^2/2 to O(eps^2): with eps = 1e-3 the acceptance is ~1."""
+    g = torch.Generator().manual_seed(13)
+    x0 = torch.randn(500, 2, generator=g, dtype=torch.float64)
+    cov = torch.tensor([[1.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
+    _, rate = hmc_sample(_gauss_energy(cov), x0, 1e-3, 10, 5, g, return_acceptance=True)
+    assert rate > 0.999
+
+
+def test_hmc_random_number_order():
+    """The documented random-number order (randn for the momentum, then rand for the test, per
+    step) reproduces hmc_sample bit for bit with a plain loop."""
+    cov = torch.tensor([[1.0, 0.5], [0.5, 2.0]], dtype=torch.float64)
+    energy = _gauss_energy(cov)
+    x0 = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    eps, n_leap = 0.5, 3
+
+    def grad(y):
+        y = y.detach().requires_grad_(True)
+        (gr,) = torch.autograd.grad(energy(y).sum(), y)
+        return gr
+
+    g = torch.Generator().manual_seed(1)
+    x = x0.clone()
+    for _ in range(4):
+        rho = torch.randn(x.shape, generator=g, dtype=x.dtype)
+        h0 = energy(x) + 0.5 * (rho**2).sum(-1)
+        y = x
+        for _ in range(n_leap):
+            rho = rho - 0.5 * eps * grad(y)
+            y = y + eps * rho
+            rho = rho - 0.5 * eps * grad(y)
+        h1 = energy(y) + 0.5 * (rho**2).sum(-1)
+        u = torch.rand(x.shape[0], generator=g, dtype=x.dtype)
+        x = torch.where((torch.log(u) < h0 - h1)[:, None], y, x)
+    ours = hmc_sample(energy, x0, eps, n_leap, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(ours, x)
+
+
+def test_hmc_bad_input():
+    """Bad arguments raise errors naming the argument; NaN energies are refused."""
+    x = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="step_size"):
+        hmc_sample(lambda z: z.sum(-1), x, 0.0, 3)
+    with pytest.raises(ValueError, match="n_leapfrog"):
+        hmc_sample(lambda z: z.sum(-1), x, 0.1, 0)
+    with pytest.raises(ValueError, match="x0"):
+        hmc_sample(lambda z: z.sum(-1), torch.zeros(4), 0.1, 3)
+    with pytest.raises(TypeError, match="energy_fn"):
+        hmc_sample(None, x, 0.1, 3)
+    with pytest.raises(ValueError, match="energy_fn"):
+        hmc_sample(lambda z: (z * float("nan")).sum(-1), x, 0.1, 3)
+
+
+# --------------------------------------------------------------------------- deep energy models
+def test_dem_free_energy_sums_out_the_binary_units():
+    """Checks eq-hopfield-q-dem: F(x) = -log sum_h exp(-E(x, h)) over all 2^K binary states of
+    the top layer (K = 6, exact enumeration), and p(h_k = 1 | x) = sigmoid(input_k)."""
+    from ebmlib._states import binary_states
+
+    m = DeepEnergyModel(3, (8, 5), 6, s=1.5, generator=torch.Generator().manual_seed(0)).double()
+    with torch.no_grad():
+        m.b.copy_(torch.tensor([0.3, -0.2, 0.5]))
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    hs = binary_states(6)  # [64, 6]
+    e = torch.stack([m.joint_energy(x, h.expand(7, -1)) for h in hs], 1)  # [7, 64]
+    torch.testing.assert_close(m.energy(x), -torch.logsumexp(-e, 1), rtol=0, atol=1e-12)
+    post = torch.softmax(-e, 1)  # p(h | x)
+    torch.testing.assert_close(m.unit_probabilities(x), post @ hs, rtol=0, atol=1e-12)
+
+
 def test_dem_log_partition_closed_form():
-    """Checks eq. (11.6): with a zero MLP the energy is c|x|^2/2 and Z = 2 pi / c."""
-    m = DeepEnergyModel(2, (8,), confine=1.0, generator=torch.Generator().manual_seed(0)).double()
+    """Checks eq-hopfield-q-dem and eq-hopfield-q-gridz: with a zero top layer every unit is
+    free, F = |x - b|^2 / (2 s^2) - K log 2, so log Z = log(2 pi s^2) + K log 2."""
+    m = DeepEnergyModel(2, (8,), 5, s=0.7, generator=torch.Generator().manual_seed(0)).double()
+    with torch.no_grad():
+        m.top.weight.zero_()
+        m.top.bias.zero_()
+        m.b.copy_(torch.tensor([0.4, -0.3]))
+    exact = math.log(2 * math.pi * 0.7**2) + 5 * math.log(2)
+    assert m.log_partition_grid(-6, 6, 600) == pytest.approx(exact, abs=1e-6)
+
+
+def test_mlp_energy_log_partition_closed_form():
+    """Checks eq-hopfield-q-gridz: with a zero MLP the energy is c|x|^2/2 and Z = 2 pi / c."""
+    m = MLPEnergy(2, (8,), confine=1.0, generator=torch.Generator().manual_seed(0)).double()
     with torch.no_grad():
         m.net[-1].weight.zero_()
         m.net[-1].bias.zero_()
     assert m.log_partition_grid(-8, 8, 400) == pytest.approx(math.log(2 * math.pi), abs=1e-6)
 
 
-def test_dem_grid_likelihood_integrates_to_one():
-    """Checks eq. (11.6): exp(-E - log Z), log Z from one grid, integrates to 1 on a finer grid."""
-    m = DeepEnergyModel(2, (32, 32), generator=torch.Generator().manual_seed(1)).double()
-    log_z = m.log_partition_grid(-6, 6, 300)
-    pts, area = grid(-6, 6, 600)
+@pytest.mark.parametrize("cls", [DeepEnergyModel, MLPEnergy])
+def test_grid_likelihood_integrates_to_one(cls):
+    """Checks eq-hopfield-q-gridz: exp(-E - log Z), log Z from one grid, integrates to 1 on a
+    finer grid (both models, untrained)."""
+    m = cls(2, (32, 32), generator=torch.Generator().manual_seed(1)).double()
+    log_z = m.log_partition_grid(-8, 8, 400)
+    pts, area = grid(-8, 8, 800)
     mass = float(torch.exp(m.log_density(pts, log_z)).sum() * area)
     assert mass == pytest.approx(1.0, abs=2e-3)
 
@@ -148,27 +274,40 @@ def test_ring_mixture_density_normalised():
 
 
 @pytest.mark.slow
-def test_dem_fit_improves_likelihood():
-    """Eq. (11.5) maximum likelihood raises the exact grid log-likelihood of held-out data."""
+@pytest.mark.parametrize("cls", [DeepEnergyModel, MLPEnergy])
+def test_dem_fit_improves_likelihood(cls):
+    """Eq-hopfield-q-mlgrad: maximum likelihood with MCMC negatives raises the grid
+    log-likelihood of held-out data by more than 0.5 nats and stays below the true density."""
     g = torch.Generator().manual_seed(0)
     data = ring_mixture(2000, generator=g)
     test = ring_mixture(2000, generator=g)
-    m = DeepEnergyModel(2, (64, 64), generator=g)
-    before = float(m.log_density(test, m.log_partition_grid()).mean())
+    m = cls(2, (64, 64), generator=g)
+    before = float(m.log_density(test, m.log_partition_grid(-6, 6, 300)).mean())
     m.fit(data, steps=400, generator=g, progress_bar=False)
-    after = float(m.log_density(test, m.log_partition_grid()).mean())
+    after = float(m.log_density(test, m.log_partition_grid(-6, 6, 300)).mean())
     truth = float(ring_mixture_log_density(test).mean())
     assert after > before + 0.5
-    assert after <= truth + 0.1  # cannot beat the true density by more than sampling error
+    # the held-out mean of log p - log p_true has s.e. ~ std / sqrt(2000); 0.1 is > 5 s.e.
+    assert after <= truth + 0.1
 
 
-def test_dem_bad_input():
+def test_dem_deprecated_confine():
+    """DeepEnergyModel(confine=c) warns and maps to the Gaussian width s = c^-1/2."""
+    with pytest.warns(DeprecationWarning, match="MLPEnergy"):
+        m = DeepEnergyModel(2, confine=0.25)
+    assert m.s == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("cls", [DeepEnergyModel, MLPEnergy])
+def test_dem_bad_input(cls):
     """Bad shapes raise ValueError naming the argument."""
-    m = DeepEnergyModel(2)
+    m = cls(2)
     with pytest.raises(ValueError, match="x"):
         m.energy(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="data"):
         m.fit(torch.zeros(5, 3), steps=1)
+    with pytest.raises(ValueError, match="dim"):
+        cls(0)
 
 
 # --------------------------------------------------------------------------- Hopfield Q
@@ -525,3 +664,85 @@ def test_hopfield_free_energy_bounds(beta, seed):
     m = (xi @ net.patterns.detach().T).max(-1).values
     assert torch.all(lse.detach() >= m - 1e-9 * (1 + m.abs()))
     assert torch.all(lse.detach() <= m + math.log(6) / beta + 1e-9 * (1 + m.abs()))
+
+
+# --------------------------------------------------------------------------- wrong HMC variants
+def _wrong_hmc(bug: str):
+    """hmc_sample with one plausible mistake (see test_hmc_wrong_variants_are_caught)."""
+
+    def sample(energy_fn, x0, step_size, n_leapfrog, n_steps=1, generator=None, **kw):
+        eps = step_size
+
+        def e_grad(y):
+            y = y.detach().requires_grad_(True)
+            e = energy_fn(y)
+            (gr,) = torch.autograd.grad(e.sum(), y)
+            return e.detach(), gr
+
+        x = x0.detach().clone()
+        rho = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        for _ in range(n_steps):
+            if bug != "no_momentum_refresh":
+                rho = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            e, gr = e_grad(x)
+            h0 = e + 0.5 * (rho**2).sum(-1)
+            y, r = x, rho
+            for _ in range(n_leapfrog):
+                if bug == "euler":  # not volume preserving: position first, then momentum
+                    y = y + eps * r
+                    r = r - eps * gr
+                    _, gr = e_grad(y)
+                    continue
+                sign = -1.0 if bug == "gradient_sign" else 1.0
+                r = r - sign * 0.5 * eps * gr
+                y = y + eps * r
+                _, gr = e_grad(y)
+                r = r - sign * 0.5 * eps * gr
+            e1, _ = e_grad(y)
+            kin = -0.5 if bug == "kinetic_sign" else 0.5
+            h0 = e + kin * (rho**2).sum(-1)
+            h1 = e1 + kin * (r**2).sum(-1)
+            u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype)
+            take = torch.ones_like(u, dtype=torch.bool)
+            if bug != "no_metropolis":
+                take = torch.log(u) < h0 - h1
+            x = torch.where(take[:, None], y, x)
+            rho = torch.where(take[:, None], r, rho)
+        if kw.get("return_acceptance"):
+            return x, 0.5
+        return x
+
+    return sample
+
+
+HMC_CHECKS = {
+    "mixture": test_hmc_matches_1d_mixture,
+    "gauss_cold": lambda: test_hmc_matches_2d_gaussian_moments(0.5),
+    "gauss_hot": lambda: test_hmc_matches_2d_gaussian_moments(2.0),
+}
+
+
+def _failures(checks) -> list[str]:
+    failed = []
+    for name, check in checks.items():
+        try:
+            check()
+        except AssertionError:
+            failed.append(name)
+    return failed
+
+
+@pytest.mark.parametrize(
+    "bug", ["no_metropolis", "kinetic_sign", "gradient_sign", "euler", "no_momentum_refresh"]
+)
+def test_hmc_wrong_variants_are_caught(bug, monkeypatch):
+    """Each plausible mistake in HMC (no Metropolis test, the kinetic energy with the wrong sign,
+    the force with the wrong sign, Euler steps instead of leapfrog, the momentum never
+    refreshed) makes at least one check of eq-hopfield-q-leapfrog fail."""
+    monkeypatch.setattr(sys.modules[__name__], "hmc_sample", _wrong_hmc(bug))
+    assert _failures(HMC_CHECKS), f"the HMC checks miss the variant {bug!r}"
+
+
+def test_hmc_checks_pass_on_the_real_sampler():
+    """The baseline of the wrong-variant test: every check passes on hmc_sample itself."""
+    assert _failures(HMC_CHECKS) == []

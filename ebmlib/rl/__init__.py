@@ -71,7 +71,7 @@ from .exact import (  # noqa: E402
     success_probability,
     value_iteration,
 )
-from .models import DeepEnergyModel, langevin_sample  # noqa: E402
+from .models import DeepEnergyModel, MLPEnergy, hmc_sample, langevin_sample  # noqa: E402
 from .multigoal import MultiGoalEnv  # noqa: E402
 from .thoughts import DeductionEnv  # noqa: E402
 from .training import (  # noqa: E402
@@ -133,7 +133,9 @@ __all__ = [
     "MultiGoalEnv",
     "DeductionEnv",
     "DeepEnergyModel",
+    "MLPEnergy",
     "langevin_sample",
+    "hmc_sample",
 ]
 
 

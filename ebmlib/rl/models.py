@@ -1,24 +1,32 @@
-r"""Langevin sampling and a small deep energy model (chapter 11).
+r"""Langevin and Hamiltonian Monte Carlo, and two deep energy models (chapters 11 and 12).
 
 * :func:`langevin_sample`: unadjusted Langevin dynamics (ULA) or its Metropolis-adjusted
   version (MALA) for a density :math:`p(x) \propto e^{-E(x)}` given by an energy function,
-  optionally restricted to a box;
-* :class:`DeepEnergyModel`: an MLP energy :math:`E_\theta(x)` trained by approximate maximum
-  likelihood with persistent Langevin negative samples, in the spirit of deep energy models
-  (Ngiam et al. 2011), with an exact (up to quadrature) normaliser on a grid in two dimensions;
-* :func:`ring_mixture`: a 2-D toy density (Gaussians on a circle) with an exact log density.
+  optionally restricted to a box (chapter 11, :math:numref:`eq-energy-policies-ula`,
+  :math:numref:`eq-energy-policies-mala`);
+* :func:`hmc_sample`: Hamiltonian (hybrid) Monte Carlo with leapfrog steps (chapter 12,
+  :math:numref:`eq-hopfield-q-leapfrog`);
+* :class:`DeepEnergyModel`: the deep energy model of Ngiam et al. (2011): deterministic
+  feed-forward layers topped by a layer of stochastic binary units that are summed out (a
+  softplus free energy), plus a Gaussian term on the visible vector, trained by maximum
+  likelihood with Hamiltonian Monte Carlo negatives (:math:numref:`eq-hopfield-q-dem`);
+* :class:`MLPEnergy`: a generic MLP energy trained with persistent Langevin negatives and an
+  energy-magnitude penalty, after Du & Mordatch (2019);
+* :func:`ring_mixture`: a 2-D toy density (Gaussians on a circle) with an exact log density,
+  and :func:`grid` for the quadrature of :math:`\log Z` in two dimensions
+  (:math:numref:`eq-hopfield-q-gridz`).
 
-See chapter 11 (:ref:`chapter-energy-policies`), :math:numref:`eq-energy-policies-ula`,
-:math:numref:`eq-energy-policies-mala`, :math:numref:`eq-energy-policies-mlgrad`,
-:math:numref:`eq-energy-policies-gridz`.
+See chapters 11 (:ref:`chapter-energy-policies`) and 12 (:ref:`chapter-hopfield-q`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as nnf
 
 from .._validation import (
     check_finite,
@@ -32,7 +40,9 @@ from ..utils import progress
 
 __all__ = [
     "langevin_sample",
+    "hmc_sample",
     "DeepEnergyModel",
+    "MLPEnergy",
     "ring_mixture",
     "ring_mixture_log_density",
     "grid",
@@ -185,6 +195,98 @@ def _check_energies(e: torch.Tensor, g: torch.Tensor, where: str) -> None:
         raise ValueError(f"energy_fn returned a NaN or infinite energy or gradient {where}")
 
 
+def hmc_sample(
+    energy_fn: EnergyFn,
+    x0: torch.Tensor,
+    step_size: float,
+    n_leapfrog: int,
+    n_steps: int = 1,
+    generator: torch.Generator | None = None,
+    *,
+    return_acceptance: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, float]:
+    r"""Hamiltonian (hybrid) Monte Carlo for :math:`p(x) \propto e^{-E(x)}` (chapter 12,
+    :math:numref:`eq-hopfield-q-leapfrog`).
+
+    Each of the ``n_steps`` steps draws a momentum :math:`\rho \sim N(0, I)`, follows the
+    Hamiltonian :math:`H(x, \rho) = E(x) + \tfrac12\lVert\rho\rVert^2` for ``n_leapfrog``
+    leapfrog steps of size :math:`\epsilon`,
+
+    .. math::
+
+        \rho \leftarrow \rho - \tfrac\epsilon2 \nabla E(x),\quad
+        x \leftarrow x + \epsilon \rho,\quad
+        \rho \leftarrow \rho - \tfrac\epsilon2 \nabla E(x),
+
+    and accepts the end point with probability :math:`\min(1, e^{H_0 - H_1})`. Leapfrog is
+    volume-preserving and reversible (with the momentum flipped), so the chain leaves :math:`p`
+    exactly invariant for every step size (Duane et al. 1987; Neal 2011).
+
+    Random numbers, per step: ``torch.randn(x.shape)`` for the momentum, then
+    ``torch.rand(B)`` for the acceptance (chapter 12's from-scratch cell draws them in the
+    same order).
+
+    Parameters
+    ----------
+    energy_fn : callable
+        Maps ``[B, d]`` to energies ``[B]`` (differentiable).
+    x0 : torch.Tensor
+        Initial points ``[B, d]``.
+    step_size : float
+        Leapfrog step :math:`\epsilon > 0`.
+    n_leapfrog : int
+        Leapfrog steps per proposal, >= 1.
+    n_steps : int
+        Proposals (momentum refreshments), >= 0.
+    generator : torch.Generator, optional
+    return_acceptance : bool
+        Also return the mean acceptance rate.
+
+    Returns
+    -------
+    torch.Tensor
+        Final points ``[B, d]`` (and the acceptance rate when asked).
+
+    Raises
+    ------
+    ValueError
+        If ``energy_fn`` returns a NaN or infinite energy or gradient at ``x0`` or at an
+        accepted point (a non-finite energy at a proposal is rejected).
+    """
+    if not callable(energy_fn):
+        raise TypeError("energy_fn must be callable")
+    x0 = check_tensor(x0, "x0", ndim=2, floating=True)
+    check_finite(x0, "x0")
+    eps = check_positive(step_size, "step_size")
+    n_leapfrog = check_int(n_leapfrog, "n_leapfrog", minimum=1)
+    n_steps = check_int(n_steps, "n_steps", minimum=0)
+    check_generator(generator, device=x0.device)
+    x = x0.detach().clone()
+    e, g = _energy_and_grad(energy_fn, x)
+    _check_energies(e, g, "at x0")
+    accepted = 0.0
+    for _ in range(n_steps):
+        rho = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        h0 = e + 0.5 * (rho * rho).sum(-1)
+        y, e_y, g_y = x, e, g
+        for _ in range(n_leapfrog):
+            rho = rho - 0.5 * eps * g_y
+            y = y + eps * rho
+            e_y, g_y = _energy_and_grad(energy_fn, y)
+            rho = rho - 0.5 * eps * g_y
+        h1 = e_y + 0.5 * (rho * rho).sum(-1)
+        u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+        ok = torch.isfinite(h1) & torch.isfinite(g_y).all(-1)
+        take = (torch.log(u) < torch.where(ok, h0 - h1, torch.full_like(h1, -math.inf))) & ok
+        x = torch.where(take[:, None], y, x)
+        e = torch.where(take, e_y, e)
+        g = torch.where(take[:, None], g_y, g)
+        accepted += float(take.to(x.dtype).mean())
+    _check_energies(e, g, "along the chain")
+    rate = accepted / n_steps if n_steps else 1.0
+    return (x, rate) if return_acceptance else x
+
+
 # ---------------------------------------------------------------------------------------------
 def ring_mixture(
     n: int,
@@ -238,22 +340,233 @@ def grid(
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], -1), h * h
 
 
-class DeepEnergyModel(torch.nn.Module):
-    r"""An MLP energy :math:`E_\theta(x)` on :math:`\R^d`, :math:`p_\theta \propto e^{-E_\theta}`.
+class _EnergyModel(torch.nn.Module):
+    """Shared behaviour of the two deep energy models: shape checks, grid normaliser, density."""
 
-    Trained by approximate maximum likelihood (chapter 11,
-    :math:numref:`eq-energy-policies-mlgrad`): the gradient of the
-    mean log-likelihood is
+    dim: int
+
+    def _check_x(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+        x = check_tensor(x, name, ndim=2, floating=True)
+        if x.shape[1] != self.dim:
+            raise ValueError(f"{name} must have shape [B, {self.dim}], got {tuple(x.shape)}")
+        return x
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The energy of ``x`` ``[B, d]`` -> ``[B]`` (:meth:`energy`)."""
+        return self.energy(x)
+
+    def log_partition_grid(self, low: float = -4.0, high: float = 4.0, n: int = 200) -> float:
+        r""":math:`\log Z = \log\int_{[low, high]^2} e^{-E}` by the midpoint rule on an ``n x n``
+        grid (2-D only; :math:numref:`eq-hopfield-q-gridz`).
+
+        The integral is over the box only: the mass of :math:`e^{-E}` outside it is left out, so
+        the result is a lower bound on the true :math:`\log Z` up to the quadrature error.
+        Compare two boxes to see how much is missing.
+        """
+        if self.dim != 2:
+            raise ValueError("log_partition_grid needs dim == 2")
+        pts, area = grid(low, high, n)
+        with torch.no_grad():
+            e = self.energy(pts.to(next(self.parameters()).dtype)).double()
+        return float(torch.logsumexp(-e, 0) + math.log(area))
+
+    def log_density(self, x: torch.Tensor, log_z: float) -> torch.Tensor:
+        """Normalised ``log p(x) = -E(x) - log Z`` for a given ``log_z``."""
+        with torch.no_grad():
+            return -self.energy(x) - log_z
+
+
+def _uniform_init(layers: list[torch.nn.Module], generator: torch.Generator | None) -> None:
+    with torch.no_grad():
+        for m in layers:
+            if isinstance(m, torch.nn.Linear):
+                b = 1.0 / math.sqrt(m.in_features)
+                m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * b)
+                m.bias.zero_()
+
+
+def _mlp_layers(dim: int, hidden: tuple[int, ...]) -> tuple[list[torch.nn.Module], int]:
+    layers: list[torch.nn.Module] = []
+    w = dim
+    for h in hidden:
+        layers += [torch.nn.Linear(w, check_int(h, "hidden", minimum=1)), torch.nn.SiLU()]
+        w = h
+    return layers, w
+
+
+class DeepEnergyModel(_EnergyModel):
+    r"""The deep energy model of Ngiam et al. (2011) (chapter 12,
+    :math:numref:`eq-hopfield-q-dem`).
+
+    Deterministic feed-forward layers :math:`g_\theta(x)` are topped by a layer of :math:`K`
+    stochastic binary units :math:`h \in \{0, 1\}^K` with joint energy
 
     .. math::
 
-        \nabla_\theta \tfrac1n\textstyle\sum_k \log p_\theta(x_k)
-        = -\Exp_{\text{data}}[\nabla_\theta E_\theta] + \Exp_{p_\theta}[\nabla_\theta E_\theta],
+        E(x, h) = \frac{\lVert x - b\rVert^2}{2 s^2} - h^\top (W g_\theta(x) + c).
 
-    with the model expectation estimated by persistent Langevin chains (negative samples).
-    A small quadratic term ``confine * |x|^2 / 2`` keeps the density normalisable. In two
-    dimensions :meth:`log_partition_grid` computes :math:`\log Z` by quadrature on a grid,
-    so the log-likelihood is exact up to the quadrature error.
+    Summing the binary units out gives the free energy
+
+    .. math::
+
+        F(x) = -\log\sum_h e^{-E(x, h)}
+             = \frac{\lVert x - b\rVert^2}{2 s^2} - \sum_{k=1}^K \operatorname{softplus}
+               \big(w_k^\top g_\theta(x) + c_k\big),
+
+    and the model density is :math:`p(x) = e^{-F(x)}/Z`. The Gaussian term keeps :math:`Z`
+    finite (softplus grows at most linearly, and :math:`g_\theta` with SiLU layers grows at
+    most linearly too). :meth:`energy` is :math:`F` (the energy of the visible vector, as a
+    sampler sees it). :meth:`fit` is maximum likelihood with negatives from persistent
+    Hamiltonian Monte Carlo chains (:func:`hmc_sample`), as Ngiam et al. train it.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of ``x``.
+    hidden : tuple of int
+        Widths of the deterministic layers (SiLU activations, smooth for the HMC gradients).
+    n_units : int
+        Number :math:`K` of stochastic binary units of the top layer.
+    s : float
+        Width of the Gaussian visible term (:math:`s > 0`; the centre :math:`b` is learned).
+    generator : torch.Generator, optional
+        Source of the initial weights.
+    confine : float, optional
+        Deprecated: the quadratic coefficient of earlier versions; sets ``s = confine**-0.5``.
+        (The generic MLP energy of earlier versions is :class:`MLPEnergy`.)
+    """
+
+    def __init__(
+        self,
+        dim: int = 2,
+        hidden: tuple[int, ...] = (64, 64),
+        n_units: int = 32,
+        *,
+        s: float = 2.0,
+        generator: torch.Generator | None = None,
+        confine: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim = check_int(dim, "dim", minimum=1)
+        if confine is not None:
+            warnings.warn(
+                "DeepEnergyModel(confine=c) is deprecated: the model is now Ngiam et al.'s "
+                "(Gaussian visible term of width s = c**-0.5); the generic MLP energy of earlier "
+                "versions is MLPEnergy",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            s = check_positive(confine, "confine") ** -0.5
+        self.s = check_positive(s, "s")
+        check_generator(generator)
+        layers, w = _mlp_layers(self.dim, tuple(hidden))
+        self.features = torch.nn.Sequential(*layers)
+        self.top = torch.nn.Linear(w, check_int(n_units, "n_units", minimum=1))
+        self.b = torch.nn.Parameter(torch.zeros(self.dim))
+        _uniform_init([*layers, self.top], generator)
+        self.chains: torch.Tensor | None = None
+
+    def unit_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Inputs :math:`W g_\theta(x) + c` of the binary units, ``[B, d]`` -> ``[B, K]``."""
+        x = self._check_x(x)
+        return self.top(self.features(x.to(self.b.dtype)))
+
+    def unit_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`p(h_k = 1 \mid x) = \sigma(w_k^\top g_\theta(x) + c_k)`, ``[B, K]``."""
+        with torch.no_grad():
+            return torch.sigmoid(self.unit_inputs(x))
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        r"""The free energy :math:`F(x)` (:math:numref:`eq-hopfield-q-dem`), ``[B, d]`` ->
+        ``[B]``."""
+        x = self._check_x(x)
+        xx = x.to(self.b.dtype)
+        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.s**2
+        return (quad - nnf.softplus(self.top(self.features(xx))).sum(-1)).to(x.dtype)
+
+    free_energy = energy
+
+    def joint_energy(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        r""":math:`E(x, h)` for ``x`` ``[B, d]`` and binary ``h`` ``[B, K]`` -> ``[B]``."""
+        x = self._check_x(x)
+        xx = x.to(self.b.dtype)
+        h = check_tensor(h, "h", ndim=2).to(self.b.dtype)
+        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.s**2
+        return (quad - (h * self.top(self.features(xx))).sum(-1)).to(x.dtype)
+
+    def fit(
+        self,
+        data: torch.Tensor,
+        *,
+        steps: int = 600,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        n_chains: int = 512,
+        leapfrog_steps: int = 5,
+        step_size: float = 0.1,
+        init_scale: float = 3.0,
+        generator: torch.Generator | None = None,
+        progress_bar: bool | None = None,
+    ) -> dict[str, list[float]]:
+        r"""Maximum likelihood with persistent Hamiltonian Monte Carlo negatives
+        (:math:numref:`eq-hopfield-q-mlgrad`).
+
+        Each step moves ``n_chains`` persistent chains (started uniformly in
+        ``[-init_scale, init_scale]^d``) by one HMC proposal of ``leapfrog_steps`` leapfrog
+        steps of size ``step_size``, and takes an Adam step on
+        ``mean F(data minibatch) - mean F(chains)``, whose gradient is minus the
+        log-likelihood gradient with the model expectation replaced by the chains.
+
+        Returns a history with ``step``, ``gap`` (mean negative minus data free energy) and
+        ``acceptance`` (HMC acceptance rate of the step).
+        """
+        data = self._check_x(data, "data")
+        steps = check_int(steps, "steps", minimum=0)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        n_chains = check_int(n_chains, "n_chains", minimum=1)
+        check_generator(generator)
+        dtype = self.b.dtype
+        data = data.to(dtype)
+        opt = torch.optim.Adam(self.parameters(), lr=check_positive(lr, "lr"))
+        if self.chains is None or self.chains.shape != (n_chains, self.dim):
+            u = torch.rand(n_chains, self.dim, generator=generator, dtype=dtype)
+            self.chains = (u * 2 - 1) * check_positive(init_scale, "init_scale")
+        hist: dict[str, list[float]] = {"step": [], "gap": [], "acceptance": []}
+        for t in progress(range(steps), desc="DeepEnergyModel", disable=_dis(progress_bar)):
+            self.requires_grad_(False)
+            try:
+                self.chains, acc = hmc_sample(
+                    self.energy, self.chains, step_size, leapfrog_steps, 1, generator,
+                    return_acceptance=True,
+                )  # fmt: skip
+            finally:
+                self.requires_grad_(True)
+            idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
+            e_pos = self.energy(data[idx])
+            e_neg = self.energy(self.chains)
+            loss = e_pos.mean() - e_neg.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            hist["step"].append(t + 1)
+            hist["gap"].append(float(-loss.detach()))
+            hist["acceptance"].append(float(acc))
+        return hist
+
+
+class MLPEnergy(_EnergyModel):
+    r"""A generic MLP energy :math:`E_\theta(x)` on :math:`\R^d`, after Du & Mordatch (2019).
+
+    :math:`E_\theta(x) = \mathrm{MLP}_\theta(x) + \tfrac c2\lVert x\rVert^2` with
+    :math:`p_\theta \propto e^{-E_\theta}`: no hidden units and no free energy, just a scalar
+    network (the small quadratic keeps :math:`Z` finite). Trained by approximate maximum
+    likelihood (:math:numref:`eq-hopfield-q-mlgrad`) with persistent Langevin chains as
+    negatives, a fraction of them restarted from noise at every step, and a penalty on the
+    squared energies, the recipe of Du & Mordatch. (This was ``DeepEnergyModel`` in earlier
+    versions; :class:`DeepEnergyModel` is now the model of Ngiam et al.)
 
     Parameters
     ----------
@@ -262,7 +575,7 @@ class DeepEnergyModel(torch.nn.Module):
     hidden : tuple of int
         Hidden widths (SiLU activations, smooth so that Langevin gradients are well behaved).
     confine : float
-        Coefficient of the confining quadratic, >= 0.
+        Coefficient :math:`c \ge 0` of the confining quadratic.
     generator : torch.Generator, optional
         Source of the initial weights.
     """
@@ -278,48 +591,21 @@ class DeepEnergyModel(torch.nn.Module):
         super().__init__()
         self.dim = check_int(dim, "dim", minimum=1)
         self.confine = float(confine)
-        if self.confine < 0:
+        if not self.confine >= 0:
             raise ValueError(f"confine must be >= 0, got {confine}")
         check_generator(generator)
-        layers: list[torch.nn.Module] = []
-        w = self.dim
-        for h in hidden:
-            layers += [torch.nn.Linear(w, check_int(h, "hidden", minimum=1)), torch.nn.SiLU()]
-            w = h
+        layers, w = _mlp_layers(self.dim, tuple(hidden))
         layers.append(torch.nn.Linear(w, 1))
         self.net = torch.nn.Sequential(*layers)
-        with torch.no_grad():
-            for m in self.net:
-                if isinstance(m, torch.nn.Linear):
-                    b = 1.0 / math.sqrt(m.in_features)
-                    m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * b)
-                    m.bias.zero_()
+        _uniform_init(layers, generator)
         self.chains: torch.Tensor | None = None
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        r"""``E_theta(x)``, ``[B, d]`` -> ``[B]`` (:math:numref:`eq-energy-policies-mlgrad`)."""
-        x = check_tensor(x, "x", ndim=2, floating=True)
-        if x.shape[1] != self.dim:
-            raise ValueError(f"x must have shape [B, {self.dim}], got {tuple(x.shape)}")
+        r""":math:`E_\theta(x)`, ``[B, d]`` -> ``[B]``."""
+        x = self._check_x(x)
         p = next(self.parameters())
         xx = x.to(p.dtype)
         return (self.net(xx)[:, 0] + 0.5 * self.confine * (xx * xx).sum(-1)).to(x.dtype)
-
-    forward = energy
-
-    def log_partition_grid(self, low: float = -4.0, high: float = 4.0, n: int = 200) -> float:
-        r"""``log Z = log \int e^{-E}`` by the midpoint rule on ``[low, high]^2`` (2-D only)."""
-        if self.dim != 2:
-            raise ValueError("log_partition_grid needs dim == 2")
-        pts, area = grid(low, high, n)
-        with torch.no_grad():
-            e = self.energy(pts.to(next(self.parameters()).dtype)).double()
-        return float(torch.logsumexp(-e, 0) + math.log(area))
-
-    def log_density(self, x: torch.Tensor, log_z: float) -> torch.Tensor:
-        """Normalised ``log p(x) = -E(x) - log Z`` for a given ``log_z``."""
-        with torch.no_grad():
-            return -self.energy(x) - log_z
 
     def fit(
         self,
@@ -338,7 +624,7 @@ class DeepEnergyModel(torch.nn.Module):
         progress_bar: bool | None = None,
     ) -> dict[str, list[float]]:
         r"""Approximate maximum likelihood with persistent Langevin negatives
-        (:math:numref:`eq-energy-policies-mlgrad`).
+        (:math:numref:`eq-hopfield-q-mlgrad`).
 
         Each step draws a data minibatch, advances the persistent chains by ``langevin_steps``
         ULA steps (a fraction ``reinit`` of them restarted uniformly in
@@ -348,9 +634,7 @@ class DeepEnergyModel(torch.nn.Module):
 
         Returns a history with ``step`` and ``gap`` (mean negative minus data energy).
         """
-        data = check_tensor(data, "data", ndim=2, floating=True)
-        if data.shape[1] != self.dim:
-            raise ValueError(f"data must have shape [n, {self.dim}], got {tuple(data.shape)}")
+        data = self._check_x(data, "data")
         steps = check_int(steps, "steps", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         n_chains = check_int(n_chains, "n_chains", minimum=1)
@@ -365,15 +649,17 @@ class DeepEnergyModel(torch.nn.Module):
                 torch.rand(n_chains, self.dim, generator=generator, dtype=dtype) * 2 - 1
             ) * init_scale
         hist: dict[str, list[float]] = {"step": [], "gap": []}
-        for t in progress(range(steps), desc="DeepEnergyModel", disable=_dis(progress_bar)):
+        for t in progress(range(steps), desc="MLPEnergy", disable=_dis(progress_bar)):
             fresh = torch.rand(n_chains, generator=generator) < reinit
             new = torch.rand(n_chains, self.dim, generator=generator, dtype=dtype) * 2 - 1
             self.chains = torch.where(fresh[:, None], new * init_scale, self.chains)
             self.requires_grad_(False)
-            self.chains = langevin_sample(
-                self.energy, self.chains, step_size, langevin_steps, generator
-            )
-            self.requires_grad_(True)
+            try:
+                self.chains = langevin_sample(
+                    self.energy, self.chains, step_size, langevin_steps, generator
+                )
+            finally:
+                self.requires_grad_(True)
             idx = torch.randint(data.shape[0], (batch_size,), generator=generator)
             e_pos = self.energy(data[idx])
             e_neg = self.energy(self.chains)
