@@ -5,15 +5,16 @@ mathematics (chapter 1, :ref:`chapter-ising`); this engine produces a chain with
 transition kernel, only faster, and the tests check the two against each other and against
 exact enumeration.
 
-Layout. The lattice splits into four quarter lattices ``s[2m + a, 2n + b]`` (``m, n < L/2``);
+Layout. The lattice splits into four quarter lattices ``xi[2m + a, 2n + b]`` (``m, n < L/2``);
 the quarter ``(a, b)`` has colour ``(a + b) mod 2``, the colour of the chequerboard. Up to 64
 spins of one quarter are packed into the bits of one ``int64`` word, so that neighbour sums,
 acceptance decisions and flips are bitwise operations on whole words, and a half-sweep touches
 only the colour it updates.
 
-Acceptance. A spin with ``k`` of its four neighbours anti-aligned has
-``s_j sum_k s_k = 4 - 2k``, so its flip costs ``dE = 2 s_j (J n_j + h)`` with
-``n_j = s_j (4 - 2k)``: at most ten classes ``(s_j, k)``, each with one flip probability
+Acceptance. A spin ``xi_j`` with ``n_-`` of its four neighbours ``xi_k`` anti-aligned has
+``xi_j sum_k xi_k = 4 - 2 n_-``, so its flip costs ``dE = 2 xi_j (J sum_k xi_k + h)`` with
+``sum_k xi_k = xi_j (4 - 2 n_-)``: at most ten classes ``(xi_j, n_-)``, each with one flip
+probability
 ``A(dE)`` (Metropolis with ``A(0) = 1/2``, or heat bath), computed in float64 exactly as the
 reference sampler computes it. A bit flips when a uniform random integer of ``ACCEPT_BITS``
 bits, built bit plane by bit plane, is below its class's probability rounded to

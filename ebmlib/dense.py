@@ -1,31 +1,33 @@
 """Dense associative memory: Hopfield networks with a steep interaction function (chapter 3).
 
-A dense associative memory stores ``N`` bipolar patterns ``x_mu`` (rows of ``patterns``, shape
+A dense associative memory stores ``N`` bipolar patterns ``x_i`` (rows of ``patterns``, shape
 ``[N, d]``) and gives a bipolar state ``xi`` the energy
 
 .. math::
 
-    E(\\xi) = -\\sum_{\\mu=1}^{N} F(x_\\mu^\\top \\xi),
+    E(\\xi) = -\\sum_{i=1}^{N} \\phi(x_i^\\top \\xi),
 
-with a separation function ``F`` (chapter 3, :math:numref:`eq-dense-energy`). ``F(x) = x^2`` gives
-back the
-classical Hopfield network (up to an additive constant and a positive scale, see
-:meth:`DenseAssociativeMemory.energy`); the polynomials ``F(x) = x^n`` and
-``F(x) = max(x, 0)^n`` are the models of Krotov and Hopfield (2016), the exponential
-``F(x) = exp(beta x)`` the model of Demircigil et al. (2017).
+with an interaction (separation) function ``phi``, chosen by the argument ``F`` (chapter 3,
+:math:numref:`eq-dense-energy`). ``phi(x) = x^2`` gives back the classical Hopfield network
+(up to an additive constant and a positive scale, see :meth:`DenseAssociativeMemory.energy`);
+the polynomials ``phi(x) = x^n`` and ``phi(x) = max(x, 0)^n`` are the models of Krotov and
+Hopfield (2016), the exponential ``phi(x) = exp(beta x)`` the model of Demircigil et al. (2017).
 
-Everything rests on one quantity, the *energy gap* of unit ``i``,
+Everything rests on one quantity, the *energy gap* of unit ``j``,
 
 .. math::
 
-    g_i(\\xi) = E(\\xi^{(i-)}) - E(\\xi^{(i+)})
-             = \\sum_\\mu \\big[F(c_{\\mu i} + x_{\\mu i}) - F(c_{\\mu i} - x_{\\mu i})\\big],
-    \\qquad c_{\\mu i} = \\sum_{j \\ne i} x_{\\mu j} \\xi_j ,
+    g_j(\\xi) = E(\\xi^{(j-)}) - E(\\xi^{(j+)})
+             = \\sum_i \\big[\\phi(c_{ij} + x_{ij}) - \\phi(c_{ij} - x_{ij})\\big],
+    \\qquad c_{ij} = \\sum_{k \\ne j} x_{ik} \\xi_k ,
 
-where ``xi^(i+-)`` is ``xi`` with unit ``i`` set to ``+-1`` (:math:numref:`eq-dense-gap`). The
-asynchronous update
-sets ``xi_i = sign(g_i)`` (and keeps ``xi_i`` when ``g_i = 0``), so it never raises the energy;
-heat-bath sampling sets ``xi_i = +1`` with probability ``sigmoid(g_i / T)``.
+where ``xi^(j+-)`` is ``xi`` with unit ``j`` set to ``+-1`` (:math:numref:`eq-dense-gap`). The
+asynchronous update sets ``xi_j = sign(g_j)`` (and keeps ``xi_j`` when ``g_j = 0``), so it never
+raises the energy; heat-bath sampling sets ``xi_j = +1`` with probability ``sigma(g_j / T)``,
+``sigma`` the logistic function.
+
+Indices: ``i`` numbers the patterns, ``j`` and ``k`` the units, so ``x_ij`` is unit ``j`` of
+pattern ``i`` (``patterns[i, j]``).
 
 Code convention: patterns are rows, so the book's ``X^T xi`` is ``states @ patterns.T``.
 """
@@ -37,6 +39,7 @@ from typing import Any
 
 import torch
 
+from ._optional import require
 from ._validation import (
     check_choice,
     check_generator,
@@ -66,17 +69,18 @@ _KINDS = ("poly", "rectified", "exp")
 
 
 def separation_function(x: torch.Tensor, F: str = "poly", n: int = 3, beta: float = 1.0):
-    """Evaluate the separation function ``F`` elementwise (chapter 3,
+    """Evaluate the interaction (separation) function ``phi`` elementwise (chapter 3,
     :math:numref:`eq-dense-energy`).
 
-    ``"poly"``: ``F(x) = x^n``; ``"rectified"``: ``F(x) = max(x, 0)^n``;
-    ``"exp"``: ``F(x) = exp(beta x)``.
+    ``F="poly"``: ``phi(x) = x^n``; ``F="rectified"``: ``phi(x) = max(x, 0)^n``;
+    ``F="exp"``: ``phi(x) = exp(beta x)``.
 
     Parameters
     ----------
     x : torch.Tensor
         Any shape, floating.
     F : {"poly", "rectified", "exp"}
+        Which interaction function.
     n : int
         Power of the polynomial kinds (>= 1); ignored for ``"exp"``.
     beta : float
@@ -120,7 +124,7 @@ class DenseAssociativeMemory:
 
     Energy (:math:numref:`eq-dense-energy`), with patterns as rows of ``patterns`` (``[N, d]``):
 
-    .. math:: E(\\xi) = -\\sum_\\mu F(x_\\mu^\\top \\xi)
+    .. math:: E(\\xi) = -\\sum_i \\phi(x_i^\\top \\xi)
 
     Parameters
     ----------
@@ -128,13 +132,13 @@ class DenseAssociativeMemory:
         Stored patterns, shape ``[N, d]`` (or ``[d]`` for one pattern), entries +-1 (floating
         or integer dtype).
     F : {"poly", "rectified", "exp"}
-        Separation function: ``x^n`` (Krotov and Hopfield 2016), ``max(x, 0)^n``, or
-        ``exp(beta x)`` (Demircigil et al. 2017).
+        Interaction (separation) function ``phi``: ``x^n`` (Krotov and Hopfield 2016),
+        ``max(x, 0)^n``, or ``exp(beta x)`` (Demircigil et al. 2017).
     n : int
         Power of the polynomial kinds (>= 1; ``n = 2`` is the classical Hopfield network).
         Ignored for ``"exp"``.
     beta : float
-        Inverse temperature inside ``F = exp(beta x)`` (> 0). The polynomial kinds do not use
+        Inverse temperature inside ``phi(x) = exp(beta x)`` (> 0). The polynomial kinds do not use
         it (their decisions do not depend on a scale).
 
     Notes
@@ -212,11 +216,11 @@ class DenseAssociativeMemory:
 
     # ------------------------------------------------------------------ energy
     def energy(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy ``E(xi) = -sum_mu F(x_mu^T xi)`` (chapter 3, :math:numref:`eq-dense-energy`).
+        """Energy ``E(xi) = -sum_i phi(x_i^T xi)`` (chapter 3, :math:numref:`eq-dense-energy`).
 
         For ``F = "poly"`` with ``n = 2`` this is ``2 d E_H(xi) - N d`` where
         ``E_H = -xi^T W xi / 2`` is the classical energy with Hebbian weights
-        ``W = X^T X / d`` and zero diagonal (:math:numref:`eq-dense-classical`). For ``"exp"`` it
+        ``W = X X^T / d`` and zero diagonal (:math:numref:`eq-dense-classical`). For ``"exp"`` it
         is computed as
         ``-exp(logsumexp(beta X^T xi))``.
 
@@ -240,7 +244,7 @@ class DenseAssociativeMemory:
         return e[0] if single else e
 
     def log_neg_energy(self, states: torch.Tensor) -> torch.Tensor:
-        """``log(-E(xi)) = logsumexp_mu(beta x_mu^T xi)`` for ``F = "exp"``
+        """``log(-E(xi)) = logsumexp_i(beta x_i^T xi)`` for ``F = "exp"``
         (:math:numref:`eq-dense-energy`).
 
         Finite for any ``beta * d``; only defined for the exponential kind (the polynomial
@@ -266,11 +270,11 @@ class DenseAssociativeMemory:
     def _gap_parts(self, c: torch.Tensor, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Energy gap of one unit as ``exp(log_scale) * core``.
 
-        ``c`` is ``[B, N]`` (overlaps without unit i), ``xi`` is ``[N]`` (column i of the
-        patterns). The sign of ``core`` is the sign of the gap.
+        ``c`` is ``[B, N]`` (overlaps without unit j), ``xi`` is ``[N]`` (column j of the
+        patterns, the values ``x_ij``). The sign of ``core`` is the sign of the gap.
         """
         if self.F == "exp":
-            # F(c + x) - F(c - x) = 2 sinh(beta x) e^{beta c} = x 2 sinh(beta) e^{beta c}
+            # phi(c + x) - phi(c - x) = 2 sinh(beta x) e^{beta c} = x 2 sinh(beta) e^{beta c}
             a = self.beta * c  # [B, N]
             m = a.max(dim=1).values  # [B]
             core = (xi[None, :] * torch.exp(a - m[:, None])).sum(dim=1)
@@ -281,11 +285,11 @@ class DenseAssociativeMemory:
     def _gaps_all(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Energy gaps of all units at once as ``exp(log_scale)[:, None] * core``.
 
-        With ``h = X^T xi`` and ``c_mu = h_mu - xi_i x_mu,i``, the gap splits by whether
-        ``x_mu,i`` agrees with ``xi_i`` (then ``c_mu = h_mu - 1``) or not (``c_mu = h_mu + 1``):
-        ``g_i = sum_mu x_mu,i [A_mu (agree) or B_mu (disagree)]`` with
-        ``A = F(h) - F(h - 2)`` and ``B = F(h + 2) - F(h)``, i.e.
-        ``g = ((A + B) / 2) X + xi * sum_mu (A - B) / 2`` (two matrix products, no loop).
+        With ``h = X^T xi`` and ``c_ij = h_i - xi_j x_ij``, the gap splits by whether
+        ``x_ij`` agrees with ``xi_j`` (then ``c_ij = h_i - 1``) or not (``c_ij = h_i + 1``):
+        ``g_j = sum_i x_ij [A_i (agree) or B_i (disagree)]`` with
+        ``A = phi(h) - phi(h - 2)`` and ``B = phi(h + 2) - phi(h)``, i.e.
+        ``g = ((A + B) / 2) X + xi * sum_i (A - B) / 2`` (two matrix products, no loop).
         """
         h = s @ self._x.T  # [B, N]
         if self.F == "exp" and self.beta > 300.0:
@@ -304,8 +308,8 @@ class DenseAssociativeMemory:
             m = a_h.max(dim=1).values  # [B]
             e = torch.exp(a_h - m[:, None])  # [B, N]
             xp = (self._x > 0).to(e.dtype)  # [N, d]
-            u = e @ xp  # sum over patterns with x_mu,i = +1
-            v = e @ (1.0 - xp)  # sum over patterns with x_mu,i = -1
+            u = e @ xp  # sum over patterns with x_ij = +1
+            v = e @ (1.0 - xp)  # sum over patterns with x_ij = -1
             w_agree = 1.0 / (1.0 + math.exp(2.0 * self.beta))  # sigmoid(-2 beta)
             w_dis = 1.0 / (1.0 + math.exp(-2.0 * self.beta))  # sigmoid(2 beta)
             core = torch.where(s > 0, w_agree * u - w_dis * v, w_dis * u - w_agree * v)
@@ -319,12 +323,12 @@ class DenseAssociativeMemory:
         return torch.zeros(s.shape[0], 1, dtype=s.dtype, device=s.device), core
 
     def energy_gaps(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy gaps ``g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1)`` (chapter 3,
+        """Energy gaps ``g_j = E(xi with xi_j=-1) - E(xi with xi_j=+1)`` (chapter 3,
         :math:numref:`eq-dense-gap`).
 
-        ``g_i = sum_mu [F(c_mu + x_mu,i) - F(c_mu - x_mu,i)]`` with
-        ``c_mu = sum_{j != i} x_mu,j xi_j``; ``g_i > 0`` means that ``xi_i = +1`` has the lower
-        energy. For ``n = 2`` it equals ``4 d (W xi)_i`` with the Hebbian ``W``.
+        ``g_j = sum_i [phi(c_ij + x_ij) - phi(c_ij - x_ij)]`` with
+        ``c_ij = sum_{k != j} x_ik xi_k``; ``g_j > 0`` means that ``xi_j = +1`` has the lower
+        energy. For ``n = 2`` it equals ``4 d (W xi)_j`` with the Hebbian ``W``.
 
         Parameters
         ----------
@@ -346,7 +350,7 @@ class DenseAssociativeMemory:
     def is_fixed_point(self, states: torch.Tensor) -> torch.Tensor:
         """Whether no unit of ``xi`` would change under an update (:math:numref:`eq-dense-update`).
 
-        A unit is stable when ``xi_i g_i >= 0`` (ties keep the current value).
+        A unit is stable when ``xi_j g_j >= 0`` (ties keep the current value).
 
         Parameters
         ----------
@@ -389,11 +393,11 @@ class DenseAssociativeMemory:
         order: str | torch.Tensor = "sequential",
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Deterministic update ``xi_i <- sign(g_i(xi))`` (chapter 3,
+        """Deterministic update ``xi_j <- sign(g_j(xi))`` (chapter 3,
         :math:numref:`eq-dense-update`).
 
         This is the rule of Krotov and Hopfield (2016),
-        ``xi_i <- sign(sum_mu [F(x_mu,i + c_mu) - F(-x_mu,i + c_mu)])``; a unit whose gap is
+        ``xi_j <- sign(sum_i [phi(x_ij + c_ij) - phi(-x_ij + c_ij)])``; a unit whose gap is
         exactly zero keeps its value. Asynchronously (one unit at a time) every step picks the
         lower of two energies, so the energy never rises (chapter 3, descent theorem).
 
@@ -519,9 +523,10 @@ class DenseAssociativeMemory:
         :math:numref:`eq-dense-gibbs`).
 
         Each visited unit is set to +1 with probability
-        ``sigmoid(-(E(xi^(i+)) - E(xi^(i-))) / T) = sigmoid(g_i / T)``, the exact conditional
+        ``sigma(-(E(xi^(j+)) - E(xi^(j-))) / T) = sigma(g_j / T)`` (``sigma`` the logistic
+        function), the exact conditional
         of the Boltzmann distribution, so the chain leaves ``exp(-E/T)/Z`` invariant. As
-        ``T -> 0`` it becomes :meth:`update` (except at exact ties ``g_i = 0``, where the
+        ``T -> 0`` it becomes :meth:`update` (except at exact ties ``g_j = 0``, where the
         sampler tosses a fair coin).
 
         Parameters
@@ -556,12 +561,12 @@ class DenseAssociativeMemory:
 
     # ------------------------------------------------------------------ attention form
     def attention_field(self, states: torch.Tensor) -> torch.Tensor:
-        """Leave-one-out attention read-out ``[X softmax(beta X^T xi^(i0))]_i``
+        """Leave-one-out attention read-out ``[X softmax(beta X^T xi^(j0))]_j``
         (:math:numref:`eq-dense-attention`).
 
-        ``xi^(i0)`` is ``xi`` with unit ``i`` set to zero. For ``F = "exp"`` the energy gap is
-        ``g_i = 2 sinh(beta) sum_mu exp(beta x_mu^T xi^(i0)) * [X softmax(...)]_i`` with a
-        positive prefactor, so ``sign`` of this field is exactly the update of unit ``i``.
+        ``xi^(j0)`` is ``xi`` with unit ``j`` set to zero. For ``F = "exp"`` the energy gap is
+        ``g_j = 2 sinh(beta) sum_i exp(beta x_i^T xi^(j0)) * [X softmax(...)]_j`` with a
+        positive prefactor, so ``sign`` of this field is exactly the update of unit ``j``.
 
         Parameters
         ----------
@@ -577,7 +582,7 @@ class DenseAssociativeMemory:
         h = s @ self._x.T  # [B, N]
         out = torch.empty_like(s)
         for i in range(self.d):
-            c = h - s[:, i : i + 1] * self._x[:, i][None, :]  # X^T xi^(i0)
+            c = h - s[:, i : i + 1] * self._x[:, i][None, :]  # X^T xi^(j0) for unit j = i
             p = torch.softmax(self.beta * c, dim=1)  # [B, N]
             out[:, i] = p @ self._x[:, i]
         out = out.to(_real_dtype(states))
@@ -596,7 +601,7 @@ def double_factorial(k: int) -> int:
 
 
 def poly_capacity(d: Any, n: int) -> Any:
-    """No-error capacity of ``F(x) = x^n``: ``d^(n-1) / (2 (2n-3)!! ln d)``
+    """No-error capacity of ``phi(x) = x^n``: ``d^(n-1) / (2 (2n-3)!! ln d)``
     (:math:numref:`eq-dense-poly-capacity`).
 
     The number of patterns at which a stored pattern is still a fixed point with high
@@ -684,13 +689,13 @@ def exp_capacity_pairs(d: Any, p_ok: float = 0.5) -> Any:
 
 
 def poly_capacity_gaussian(d: int, n: int, level: float = 0.5) -> float:
-    """Finite-``d`` capacity of ``F(x) = x^n`` in the Gaussian signal-to-noise picture
+    """Finite-``d`` capacity of ``phi(x) = x^n`` in the Gaussian signal-to-noise picture
     (:math:numref:`eq-dense-snr`).
 
-    For a stored pattern and unit ``i``, ``x_i g_i = S + sum_{nu != mu} eps_nu D(c_nu)`` with the
-    signal ``S = d^n - (d - 2)^n``, independent random signs ``eps_nu`` and
-    ``D(c) = (c + 1)^n - (c - 1)^n``, ``c`` a sum of ``d - 1`` random signs. Treating the noise
-    as Gaussian with the exact variance ``(N - 1) E[D(c)^2]`` and the ``d`` units as
+    For a stored pattern ``x_i`` and unit ``j``, ``x_ij g_j = S + sum_{i' != i} eps_i' D(c_i'j)``
+    with the signal ``S = d^n - (d - 2)^n``, independent random signs ``eps_i'`` and
+    ``D(c) = (c + 1)^n - (c - 1)^n``, each ``c_i'j`` a sum of ``d - 1`` random signs. Treating
+    the noise as Gaussian with the exact variance ``(N - 1) E[D(c)^2]`` and the ``d`` units as
     independent, a pattern is a fixed point with probability
     ``(1 - Phi(-S / sqrt((N - 1) E[D^2])))^d``; this returns the (real) ``N`` at which that
     probability equals ``level``.
@@ -835,7 +840,7 @@ def first_unstable_count(
     d : int
         Number of units.
     beta : float
-        Inverse temperature of ``F(x) = exp(beta x)``.
+        Inverse temperature of ``phi(x) = exp(beta x)``.
     n_max : int
         Cap on ``N`` (returned when no failure is found below it).
     generator : torch.Generator, optional
@@ -909,10 +914,9 @@ def draw_recall(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     from .data import glyphs
 
+    plt = require("matplotlib.pyplot", "viz", feature="dense.draw_recall")
     check_choice(F, "F", _KINDS)
     corruption = check_probability(corruption, "corruption")
     target = check_int(target, "target", minimum=0)

@@ -1,11 +1,11 @@
 """Classical Hopfield networks: Hebbian, Storkey and pseudo-inverse memories (chapter 2).
 
-A network of ``d`` binary units ``s_i = +-1`` with symmetric weights ``W`` (zero diagonal) has
-the energy
+A network of ``d`` binary units ``xi_j = +-1`` with symmetric weights ``W`` (zero diagonal)
+has the energy
 
-.. math:: E(s) = -\\tfrac12 s^T W s = -\\tfrac12 \\sum_{i \\ne j} W_{ij} s_i s_j ,
+.. math:: E(\\xi) = -\\tfrac12 \\xi^T W \\xi = -\\tfrac12 \\sum_{j \\ne k} W_{jk} \\xi_j \\xi_k ,
 
-and the update of one unit sets it to the sign of its local field ``h_i = sum_j W_ij s_j``.
+and the update of one unit sets it to the sign of its local field ``a_j = sum_k W_jk xi_k``.
 At zero field the unit **keeps its current value**: with this convention an asynchronous update
 never raises the energy (chapter 2, theorem ``thm-hopfield-descent``).
 
@@ -19,12 +19,16 @@ shape ``[B, d]``. The book's ``X`` is the ``d x N`` matrix of patterns as column
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
+from ._optional import require
 from ._validation import (
     check_choice,
     check_generator,
@@ -35,6 +39,7 @@ from ._validation import (
     check_same_dtype,
     check_tensor,
 )
+from .utils import Result
 
 __all__ = [
     "hebbian",
@@ -48,6 +53,8 @@ __all__ = [
     "mixture_state",
     "HopfieldNetwork",
     "RecallResult",
+    "OneStepErrorRate",
+    "RecallExperiment",
     "RULES",
     "one_step_error_theory",
     "one_step_error_exact",
@@ -106,9 +113,9 @@ def _sign_keep(field: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
 def hebbian(patterns: torch.Tensor) -> torch.Tensor:
     r"""Hebbian (outer-product) weights with zero diagonal.
 
-    .. math:: W = \frac{1}{d} \sum_{\mu=1}^N x_\mu x_\mu^T - \frac{N}{d} I ,
+    .. math:: W = \frac{1}{d} \sum_{i=1}^N x_i x_i^T - \frac{N}{d} I ,
 
-    i.e. ``W_ij = (1/d) sum_mu x_mu,i x_mu,j`` for ``i != j`` and ``W_ii = 0``
+    i.e. ``W_jk = (1/d) sum_i x_ij x_ik`` for ``j != k`` and ``W_jj = 0``
     (chapter 2, :math:numref:`eq-hopfield-hebb`). Formed with one matrix product.
 
     Parameters
@@ -137,14 +144,14 @@ def storkey(patterns: torch.Tensor) -> torch.Tensor:
     r"""Storkey's incremental learning rule (zero diagonal).
 
     Patterns are added one at a time. With the current weights ``W`` and the new pattern ``x``,
-    let ``h_ij = sum_{k != i, j} W_ik x_k`` be the field at ``i`` without units ``i`` and ``j``;
+    let ``a_jk = sum_{l != j, k} W_jl x_l`` be the field at ``j`` without units ``j`` and ``k``;
     then
 
-    .. math:: \Delta W_{ij} = \frac1d \left( x_i x_j - x_i h_{ji} - h_{ij} x_j \right),
+    .. math:: \Delta W_{jk} = \frac1d \left( x_j x_k - x_j a_{kj} - a_{jk} x_k \right),
 
-    (chapter 2, :math:numref:`eq-hopfield-storkey`; Storkey 1997). With a zero diagonal and ``x_i^2
-    = 1``
-    this is the rank-two update ``Delta W = (x x^T - x h^T - h x^T + 2 W) / d`` with ``h = W x``,
+    (chapter 2, :math:numref:`eq-hopfield-storkey`; Storkey 1997). With a zero diagonal and
+    ``x_j^2 = 1`` this is the rank-two update ``Delta W = (x x^T - x a^T - a x^T + 2 W) / d`` with
+    ``a = W x``,
     followed by zeroing the diagonal, so the cost is ``N`` matrix updates and no loop over units.
 
     Parameters
@@ -160,13 +167,13 @@ def storkey(patterns: torch.Tensor) -> torch.Tensor:
     x = _check_patterns(patterns)
     n, d = x.shape
     w = torch.zeros(d, d, dtype=x.dtype, device=x.device)
-    for mu in range(n):
-        xi = x[mu]  # [d]
-        h = w @ xi  # [d]
-        # W <- (1 + 2/d) W + (x (x - h)^T - h x^T) / d, in place
+    for i in range(n):
+        xi = x[i]  # [d], pattern i
+        a = w @ xi  # [d], its fields
+        # W <- (1 + 2/d) W + (x (x - a)^T - a x^T) / d, in place
         w.mul_(1 + 2 / d)
-        w.addr_(xi, xi - h, alpha=1 / d)
-        w.addr_(h, xi, alpha=-1 / d)
+        w.addr_(xi, xi - a, alpha=1 / d)
+        w.addr_(a, xi, alpha=-1 / d)
         w.fill_diagonal_(0)
     return w
 
@@ -180,8 +187,8 @@ def pseudoinverse(patterns: torch.Tensor) -> torch.Tensor:
     (chapter 2, :math:numref:`eq-hopfield-pinv`; Personnaz et al. 1985, Kanter and Sompolinsky
     1987).
     In code, with patterns as rows, ``P = pinv(patterns) @ patterns``. Every stored pattern
-    satisfies ``P x = x``, so after removing the diagonal its field is ``(1 - P_ii) x_i``: each
-    pattern is a fixed point as long as every ``P_ii < 1``, whatever the correlations between
+    satisfies ``P x = x``, so after removing the diagonal its field is ``(1 - P_jj) x_j``: each
+    pattern is a fixed point as long as every ``P_jj < 1``, whatever the correlations between
     patterns. Computed in float64 and returned in the dtype of ``patterns``.
 
     Parameters
@@ -213,10 +220,10 @@ def _check_weights(weights: torch.Tensor) -> torch.Tensor:
 
 
 def energy(weights: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    r"""Hopfield energy ``E(s) = -1/2 s^T W s`` of one state or a batch.
+    r"""Hopfield energy ``E(xi) = -1/2 xi^T W xi`` of one state or a batch.
 
     Chapter 2, :math:numref:`eq-hopfield-energy`. With a zero diagonal this is
-    ``-1/2 sum_{i != j} W_ij s_i s_j``, the Ising energy with couplings ``J = W`` and no field.
+    ``-1/2 sum_{j != k} W_jk xi_j xi_k``, the Ising energy with couplings ``J = W`` and no field.
 
     Parameters
     ----------
@@ -296,7 +303,7 @@ def overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def overlaps(states: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
-    """All overlaps ``m[b, mu] = states[b] . patterns[mu] / d`` (the book's ``X^T xi / d``).
+    """All overlaps ``m[b, i] = states[b] . patterns[i] / d`` (the book's ``X^T xi / d``).
 
     Parameters
     ----------
@@ -385,17 +392,96 @@ def mixture_state(patterns: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # the network
 # --------------------------------------------------------------------------------------------
-class RecallResult(NamedTuple):
-    """Result of :meth:`HopfieldNetwork.recall`, a named tuple ``(states, converged, sweeps)``.
+@dataclasses.dataclass(frozen=True)
+class RecallResult(Result):
+    """Result of :meth:`HopfieldNetwork.recall`.
 
-    - ``states``: final states, ``[B, d]`` (or ``[d]`` for one cue);
-    - ``converged``: bool ``[B]`` (or ``[]``), whether the final state is a fixed point (no
-      unit would change);
-    - ``sweeps``: int64 ``[B]`` (or ``[]``), sweeps performed on each state before it was found
-      to be a fixed point (0 if the cue already was one; ``max_sweeps`` if it never converged).
+    Attributes
+    ----------
+    states : torch.Tensor, shape ``[B, d]`` (or ``[d]`` for one cue)
+        Final states.
+    converged : torch.Tensor of bool, shape ``[B]`` (or ``[]``)
+        Whether the final state is a fixed point (no unit would change).
+    sweeps : torch.Tensor of int64, shape ``[B]`` (or ``[]``)
+        Sweeps performed on each state before it was found to be a fixed point (0 if the cue
+        already was one; ``max_sweeps`` if it never converged).
+
+    Notes
+    -----
+    Earlier versions returned a named tuple. Unpacking (``states, converged, sweeps = res``) and
+    integer indexing (``res[0]``) still work but are deprecated; read the attributes instead.
     """
 
     states: torch.Tensor
+    converged: torch.Tensor
+    sweeps: torch.Tensor
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        warnings.warn(
+            "unpacking a RecallResult as (states, converged, sweeps) is deprecated; use "
+            "res.states, res.converged and res.sweeps",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return iter((self.states, self.converged, self.sweeps))
+
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, int) and not isinstance(key, bool):
+            warnings.warn(
+                "indexing a RecallResult by position is deprecated; use res.states, "
+                "res.converged and res.sweeps",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return (self.states, self.converged, self.sweeps)[key]
+        return super().__getitem__(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneStepErrorRate(Result):
+    """Result of :func:`one_step_error_rate` (also readable as ``res["rate"]``).
+
+    Attributes
+    ----------
+    alpha : float
+        The load ``N / d``.
+    rate : float
+        Mean fraction of units that flip in one synchronous step from a stored pattern.
+    sem : float
+        Standard error of ``rate`` over the independent networks.
+    units : int
+        Number of tested units (``N d`` per network, times the number of networks).
+    """
+
+    alpha: float
+    rate: float
+    sem: float
+    units: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallExperiment(Result):
+    """Result of :func:`recall_experiment` (also readable as ``res["overlap"]``).
+
+    Every field is a tensor of shape ``[trials * min(n_cues, n_patterns)]``, one entry per cue.
+
+    Attributes
+    ----------
+    overlap : torch.Tensor
+        Final overlap with the target pattern.
+    prototype : torch.Tensor
+        Final overlap with the majority vote ``sign(sum of patterns)`` of the stored set.
+    stable : torch.Tensor of bool
+        Whether the target itself is a fixed point.
+    converged : torch.Tensor of bool
+        Whether recall ended at a fixed point.
+    sweeps : torch.Tensor of int64
+        Sweeps used by recall.
+    """
+
+    overlap: torch.Tensor
+    prototype: torch.Tensor
+    stable: torch.Tensor
     converged: torch.Tensor
     sweeps: torch.Tensor
 
@@ -411,7 +497,7 @@ class HopfieldNetwork(nn.Module):
         Storage rule used by :meth:`store`.
     matrix_free : bool or None
         Hebbian rule only. If True, never form the ``[d, d]`` weights: keep the patterns and
-        compute fields as ``h = X (X^T s) / d - (N/d) s`` (``(states @ patterns.T) @ patterns / d
+        compute fields as ``a = X (X^T xi) / d - (N/d) xi`` (``(states @ patterns.T) @ patterns / d
         - N/d * states`` in code), which costs ``O(N d)`` instead of ``O(d^2)`` per state. If None
         (default) it is used when ``d > MATRIX_FREE_THRESHOLD`` and ``N < d``.
     device, dtype :
@@ -610,7 +696,7 @@ class HopfieldNetwork(nn.Module):
         return e[0] if single else e
 
     def is_fixed_point(self, states: torch.Tensor) -> torch.Tensor:
-        """True where no unit would change: ``s_i h_i >= 0`` for every ``i`` (ties keep)."""
+        """True where no unit would change: ``xi_j a_j >= 0`` for every ``j`` (ties keep)."""
         s, single = self._prep(states)
         ok = ((s * self._scaled_field(s)) >= 0).all(-1)
         return ok[0] if single else ok
@@ -626,7 +712,7 @@ class HopfieldNetwork(nn.Module):
         r"""Run ``sweeps`` sweeps of the deterministic (zero-temperature) dynamics.
 
         ``mode="async"``: in each sweep, every state of the batch visits all ``d`` units in its
-        own random order, one at a time, setting ``s_i <- sign(h_i)`` (kept at ``h_i = 0``) with
+        own random order, one at a time, setting ``xi_j <- sign(a_j)`` (kept at ``a_j = 0``) with
         the field computed from the current state (chapter 2, :math:numref:`eq-hopfield-update`).
         The
         loop over the ``d`` steps of a sweep is inherent to the definition; each step is
@@ -657,7 +743,7 @@ class HopfieldNetwork(nn.Module):
         return out[0] if single else out
 
     def step(self, states: torch.Tensor, units: torch.Tensor | int) -> torch.Tensor:
-        """Update one unit of each state: ``s_i <- sign(h_i)``, kept at ``h_i = 0``.
+        """Update one unit of each state: ``xi_j <- sign(a_j)``, kept at ``a_j = 0``.
 
         The elementary move of the asynchronous dynamics (chapter 2,
         :math:numref:`eq-hopfield-update`);
@@ -746,7 +832,7 @@ class HopfieldNetwork(nn.Module):
         """Run the dynamics from ``cues`` until each state is a fixed point.
 
         After every sweep each state is checked: a state where no unit would change
-        (``s_i h_i >= 0`` for all ``i``) is a fixed point, is marked converged and is no longer
+        (``xi_j a_j >= 0`` for all ``j``) is a fixed point, is marked converged and is no longer
         updated. Synchronous dynamics can end in a 2-cycle, which is reported as not converged.
 
         Parameters
@@ -827,11 +913,12 @@ def one_step_error_theory(alpha: float | torch.Tensor) -> float | torch.Tensor:
 def one_step_error_exact(N: int, d: int) -> float:
     r"""Exact one-step error probability of one unit for random patterns, finite ``N`` and ``d``.
 
-    With zero-diagonal Hebbian weights ``W = X X^T / d``, ``d x_i h_i = (d - 1) + C`` where the
-    crosstalk ``C`` is a sum of ``M = (N - 1)(d - 1)`` independent +-1 terms. A unit is wrong
-    when ``C < -(d - 1)`` (a zero field keeps the unit, so equality is not an error):
+    With zero-diagonal Hebbian weights ``W = X X^T / d`` and the state at pattern ``x_1``,
+    ``d x_1j a_j = (d - 1) + C_j`` where the crosstalk ``C_j`` is a sum of
+    ``n_c = (N - 1)(d - 1)`` independent +-1 terms. A unit is wrong when ``C_j < -(d - 1)`` (a
+    zero field keeps the unit, so equality is not an error):
 
-    .. math:: P = \Pr[K < (M - d + 1)/2], \quad K \sim \mathrm{Binomial}(M, 1/2)
+    .. math:: P = \Pr[n_+ < (n_c - d + 1)/2], \quad n_+ \sim \mathrm{Binomial}(n_c, 1/2)
 
     (chapter 2, :math:numref:`eq-hopfield-perror-exact`). Its normal approximation is
     ``Phi(-sqrt((d - 1)/(N - 1)))``, close to ``Phi(-1/sqrt(alpha))``.
@@ -847,14 +934,14 @@ def one_step_error_exact(N: int, d: int) -> float:
     -------
     float
     """
-    from scipy.stats import binom
+    binom = require("scipy.stats", "theory", feature="hopfield.one_step_error_exact").binom
 
     N = check_int(N, "N", minimum=1)
     d = check_int(d, "d", minimum=1)
     m = (N - 1) * (d - 1)
     if m == 0:
         return 0.0
-    # K < (M - d + 1) / 2  <=>  K <= ceil((M - d + 1) / 2) - 1
+    # n_+ < (n_c - d + 1) / 2  <=>  n_+ <= ceil((n_c - d + 1) / 2) - 1
     k_max = math.ceil((m - d + 1) / 2) - 1
     return float(binom.cdf(k_max, m, 0.5)) if k_max >= 0 else 0.0
 
@@ -937,7 +1024,7 @@ def one_step_error_rate(
     trials: int = 4,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
-) -> dict[str, float]:
+) -> OneStepErrorRate:
     """Measured fraction of units that flip after one synchronous step from a stored pattern.
 
     For each of ``trials`` independent sets of ``n_patterns`` random patterns, store them with
@@ -959,9 +1046,9 @@ def one_step_error_rate(
 
     Returns
     -------
-    dict
+    OneStepErrorRate
         ``rate`` (mean error rate), ``sem`` (standard error over trials), ``alpha`` (N/d),
-        ``units`` (number of tested units).
+        ``units`` (number of tested units); also readable as ``res["rate"]``.
     """
     d = check_int(d, "d", minimum=2)
     n = check_int(n_patterns, "n_patterns", minimum=1)
@@ -974,12 +1061,12 @@ def one_step_error_rate(
         net = HopfieldNetwork(d, device=x.device, dtype=x.dtype).store(x)
         rates.append(float((net.update(x, mode="sync") != x).double().mean()))
     r = torch.tensor(rates, dtype=torch.float64)
-    return {
-        "alpha": n / d,
-        "rate": float(r.mean()),
-        "sem": float(r.std() / math.sqrt(trials)),
-        "units": n * d * trials,
-    }
+    return OneStepErrorRate(
+        alpha=n / d,
+        rate=float(r.mean()),
+        sem=float(r.std() / math.sqrt(trials)),
+        units=n * d * trials,
+    )
 
 
 def recall_experiment(
@@ -993,7 +1080,7 @@ def recall_experiment(
     max_sweeps: int = 100,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
-) -> dict[str, torch.Tensor]:
+) -> RecallExperiment:
     """Store random patterns, recall some of them from (corrupted) cues, report final overlaps.
 
     The building block of the capacity and interference experiments of chapter 2. Each trial
@@ -1018,10 +1105,11 @@ def recall_experiment(
 
     Returns
     -------
-    dict of tensors, each of shape ``[trials * min(n_cues, n_patterns)]``
-        ``overlap`` (final overlap with the target), ``prototype`` (final overlap with the
-        majority vote ``sign(sum of patterns)`` of the stored set), ``stable`` (whether the
-        target itself is a fixed point), ``converged``, ``sweeps``.
+    RecallExperiment
+        Tensors of shape ``[trials * min(n_cues, n_patterns)]`` (also readable as
+        ``res["overlap"]``): ``overlap`` (final overlap with the target), ``prototype`` (final
+        overlap with the majority vote ``sign(sum of patterns)`` of the stored set), ``stable``
+        (whether the target itself is a fixed point), ``converged``, ``sweeps``.
     """
     from .data import random_patterns
 
@@ -1057,7 +1145,7 @@ def recall_experiment(
         out["stable"].append(net.is_fixed_point(x[:n_cues].to(net.weights.device)).cpu())
         out["converged"].append(res.converged.cpu())
         out["sweeps"].append(res.sweeps.cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
+    return RecallExperiment(**{k: torch.cat(v) for k, v in out.items()})
 
 
 #: Labels returned by :func:`classify_states`.
@@ -1070,9 +1158,9 @@ def classify_states(
     """Sort final states into stored patterns, reversed patterns, 3-mixtures and others.
 
     With ``m`` the overlaps of a state with the stored patterns (chapter 2, spurious states):
-    ``pattern`` if some ``m_mu > 1 - tol``; ``reversed`` if some ``m_mu < -(1 - tol)``;
-    ``3-mixture`` if the three largest ``|m_mu|`` lie within ``tol`` of 1/2 (eq.
-    ``eq-hopfield-mixture``) and all others are below ``1/2 - tol``; else ``other``.
+    ``pattern`` if some ``m_i > 1 - tol``; ``reversed`` if some ``m_i < -(1 - tol)``;
+    ``3-mixture`` if the three largest ``|m_i|`` lie within ``tol`` of 1/2
+    (:math:numref:`eq-hopfield-mixture`) and all others are below ``1/2 - tol``; else ``other``.
 
     Parameters
     ----------
@@ -1170,10 +1258,11 @@ def draw_recall(
     matplotlib.axes.Axes
         The axes drawn into; ``ax.recall_overlap`` holds the final overlap.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from .data import glyphs
+
+    plt = require("matplotlib.pyplot", "viz", feature="hopfield.draw_recall")
 
     n_patterns = check_int(n_patterns, "n_patterns", minimum=1)
     if n_patterns > len(DEMO_LETTERS):

@@ -30,6 +30,16 @@ sweep would cycle deterministically through some states at ``h = 0`` and never l
   agree in distribution rather than sample by sample.
 
 Both run unchanged on CUDA.
+
+Temperatures
+------------
+A temperature ``T`` is a parameter of the sampler, not data. This is the one exception to the
+library's mixed-dtype rule, and it is the rule of :mod:`ebmlib.boltzmann` and :mod:`ebmlib.rbm`
+too, which turn their (scalar) ``T`` into a Python float: here a scalar, or a tensor of
+temperatures of any real dtype (one per lattice of the batch), is converted explicitly to
+float64, the precision in which the samplers compute ``dE`` and the acceptance probabilities.
+The spins keep their own dtype (``+-1`` is exact in every dtype), so the result does not depend
+on the dtype of ``T``. A tensor of several temperatures must live on the device of the spins.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ import torch
 
 from . import _multispin
 from ._multispin import ACCEPT_BITS
+from ._optional import require
 from ._states import binary_states
 from ._states import state_index as _state_number
 from ._validation import (
@@ -51,6 +62,7 @@ from ._validation import (
     check_generator,
     check_int,
     check_pm1,
+    check_same_device,
     check_tensor,
 )
 from .utils import Result
@@ -109,15 +121,27 @@ def _check_real(value: Any, name: str) -> float:
 
 
 def _check_temperature(T: Any, batch_shape: torch.Size, device: torch.device) -> Any:
-    """Return ``T`` as a python float or as a float64 tensor of shape ``batch_shape``."""
+    """Return ``T`` as a python float or as a float64 tensor of shape ``batch_shape``.
+
+    The temperature policy of this module (see the module docstring): a temperature is a
+    parameter of the sampler, not data, so a scalar or a tensor of any real dtype is converted
+    explicitly to float64, the precision of the acceptance probabilities, whatever the dtype of
+    the spins. A tensor of several temperatures must live on the device of the spins.
+    """
     if isinstance(T, np.ndarray):
         T = torch.as_tensor(T)
     if isinstance(T, torch.Tensor):
+        if T.dtype == torch.bool or T.is_complex():
+            raise TypeError(f"T must hold real temperatures, got a tensor of dtype {T.dtype}")
         if T.numel() == 1:
             T = T.item()  # a single temperature: the fast scalar path
         else:
+            if T.device != device:
+                raise ValueError(
+                    f"T must be on the device of the spins ({device}), got a tensor on {T.device}"
+                )
             check_tensor(T, "T")
-            T = T.to(device=device, dtype=torch.float64)
+            T = T.to(dtype=torch.float64)
             if not bool((T > 0).all()):
                 raise ValueError("T must be > 0 everywhere")
             try:
@@ -468,19 +492,24 @@ def flip_probability(dE: torch.Tensor, T: Any, rule: str = "metropolis") -> torc
     dE : tensor
         Energy changes (any shape, floating).
     T : float or tensor
-        Temperature(s) > 0, broadcasting against ``dE``.
+        Temperature(s) > 0, broadcasting against ``dE``; a tensor of any real dtype is
+        converted to the dtype of ``dE`` (it must live on the device of ``dE``).
     rule : {"metropolis", "heat_bath"}
         Single-site rule.
 
     Returns
     -------
     torch.Tensor
-        Probabilities in ``[0, 1]``, shape of ``dE`` (broadcast with ``T``).
+        Probabilities in ``[0, 1]``, dtype of ``dE``, shape of ``dE`` broadcast with ``T``.
     """
     check_tensor(dE, "dE", floating=True, nonempty=False)
     check_choice(rule, "rule", _RULES)
     if isinstance(T, torch.Tensor):
-        check_tensor(T, "T", floating=True)
+        if T.dtype == torch.bool or T.is_complex():
+            raise TypeError(f"T must hold real temperatures, got a tensor of dtype {T.dtype}")
+        check_same_device(dE=dE, T=T)
+        check_tensor(T, "T")
+        T = T.to(dE.dtype)  # a temperature is a parameter: converted to the dtype of dE
         if not bool((T > 0).all()):
             raise ValueError("T must be > 0 everywhere")
     else:
@@ -721,7 +750,7 @@ class IsingModel:
 
     @property
     def n_spins(self) -> int:
-        """Number of spins ``N = L**2``."""
+        """Number of spins ``d = L**2``."""
         return self.L * self.L
 
     def __repr__(self) -> str:
@@ -794,10 +823,10 @@ class IsingModel:
     # -- observables ----------------------------------------------------------------------
 
     def energy(self, spins: torch.Tensor) -> torch.Tensor:
-        """Energy **per spin** ``E(s) / N`` of each lattice in the batch.
+        """Energy **per spin** ``E(xi) / d`` of each lattice in the batch (``d = L**2``).
 
-        .. math:: \\frac{E(s)}{N} = -\\frac{1}{N}\\Big(J \\sum_{i} s_i
-            (s_{i+\\hat x} + s_{i+\\hat y}) + h \\sum_i s_i\\Big)
+        .. math:: \\frac{E(\\xi)}{d} = -\\frac{1}{d}\\Big(J \\sum_{j} \\xi_j
+            (\\xi_{j+\\hat x} + \\xi_{j+\\hat y}) + h \\sum_j \\xi_j\\Big)
 
         (:math:numref:`eq-ising-energy`), each bond counted once. Multiply by
         :attr:`n_spins` for the total.
@@ -1068,7 +1097,7 @@ def binder_cumulant(m: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 
 def susceptibility(m: torch.Tensor, T: Any, n_spins: int, dim: int = 0) -> torch.Tensor:
-    """Finite-lattice susceptibility ``chi = N (<m^2> - <|m|>^2) / T``.
+    """Finite-lattice susceptibility ``chi = d (<m^2> - <|m|>^2) / T``, ``d = L**2`` spins.
 
     See :math:numref:`eq-ising-chi`.
 
@@ -1077,9 +1106,10 @@ def susceptibility(m: torch.Tensor, T: Any, n_spins: int, dim: int = 0) -> torch
     m : tensor
         Magnetization-per-spin samples; averages over ``dim``.
     T : float or tensor
-        Temperature(s), broadcast against the averaged shape.
+        Temperature(s), broadcast against the averaged shape; converted to the dtype and
+        device of ``m``.
     n_spins : int
-        Number of spins ``N``.
+        Number of spins ``d``.
     """
     check_tensor(m, "m", floating=True)
     n_spins = check_int(n_spins, "n_spins", minimum=1)
@@ -1119,8 +1149,7 @@ def draw_ising(
     matplotlib.axes.Axes
         The axes drawn into.
     """
-    import matplotlib.pyplot as plt
-
+    plt = require("matplotlib.pyplot", "viz", feature="ising.draw_ising")
     check_choice(rule, "rule", _RULES)
     model = IsingModel(L)
     gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
@@ -1130,7 +1159,7 @@ def draw_ising(
         _, ax = plt.subplots(figsize=(3.4, 3.4))
     ax.imshow(s.numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     e, m = float(model.energy(s)), float(model.magnetization(s))
-    ax.set_title(f"T = {T:.2f}: E/N = {e:.2f}, m = {m:+.2f}", fontsize=9)
-    ax.set_xlabel("column j")
-    ax.set_ylabel("row i")
+    ax.set_title(f"T = {T:.2f}: E/d = {e:.2f}, m = {m:+.2f}", fontsize=9)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
     return ax

@@ -8,6 +8,7 @@ Equation numbers refer to chapter 2: (2.1) Hebbian weights, (2.2) overlap, (2.3)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -663,7 +664,7 @@ def test_recall_experiment_outputs(gen):
     """Checks eq. (2.3) through the experiment helper: shapes, and perfect recall of a single
     pattern with correlation 0 (whose prototype is the pattern itself)."""
     out = H.recall_experiment(64, 1, corruption=0.2, n_cues=5, trials=3, generator=gen)
-    assert set(out) == {"overlap", "prototype", "stable", "converged", "sweeps"}
+    assert set(out.keys()) == {"overlap", "prototype", "stable", "converged", "sweeps"}
     assert out["overlap"].shape == (3,)
     assert bool((out["overlap"] == 1).all()) and bool((out["prototype"] == 1).all())
     assert bool(out["stable"].all())
@@ -702,8 +703,32 @@ def test_recall_result_shapes(gen):
     assert r.states.shape == (30,) and r.converged.shape == () and r.sweeps.dtype == torch.int64
     r = net.recall(x)
     assert r.states.shape == (3, 30) and r.converged.shape == (3,)
-    states, converged, sweeps = r  # a plain 3-tuple too
-    assert bool(converged.all()) and bool((sweeps == 0).all())
+    assert bool(r.converged.all()) and bool((r.sweeps == 0).all())
+
+
+def test_results_are_result_dataclasses(gen):
+    """Checks the result types of eq-hopfield-update's recall and the chapter's experiment
+    helpers: ``ebmlib.utils.Result`` dataclasses, read by attribute or key; unpacking and
+    positional indexing of a RecallResult (the named tuple of earlier versions) still work but
+    warn."""
+    from ebmlib.utils import Result
+
+    x = _pm1((3, 30), gen, dtype=torch.float32)
+    r = HopfieldNetwork(30).store(x).recall(x)
+    assert isinstance(r, Result) and list(r.keys()) == ["states", "converged", "sweeps"]
+    assert r["states"] is r.states
+    with pytest.warns(DeprecationWarning, match="unpacking"):
+        states, converged, sweeps = r
+    assert states is r.states and converged is r.converged and sweeps is r.sweeps
+    with pytest.warns(DeprecationWarning, match="position"):
+        assert r[1] is r.converged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.states = x
+    one = H.one_step_error_rate(40, 4, trials=2, generator=gen)
+    exp = H.recall_experiment(40, 4, n_cues=2, generator=gen)
+    assert isinstance(one, H.OneStepErrorRate) and isinstance(exp, H.RecallExperiment)
+    assert one["rate"] == one.rate and exp["overlap"] is exp.overlap
+    assert dict(one) == {"alpha": 0.1, "rate": one.rate, "sem": one.sem, "units": 320}
 
 
 def test_state_dict_round_trip(gen):

@@ -832,6 +832,43 @@ def test_tensor_temperature_broadcasts_over_batch(rule, method):
         check_mean(model.energy(s[i]), ex.probabilities, ex.energies / 16)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_temperature_dtype_is_converted_explicitly(method):
+    """Checks the temperature policy of eq-ising-metropolis: a temperature is a parameter,
+    converted to float64 whatever its dtype, so float32 spins with float16, float32, float64 or
+    integer temperature tensors (and the equal Python floats) give the same chain bit for bit;
+    flip_probability returns the dtype of dE; a temperature tensor on another device, or of
+    bool dtype, is refused with an error naming T."""
+    model = IsingModel(8)
+    start = model.random_state(3, generator=torch.Generator().manual_seed(0))
+    temps = [2.0, 3.0, 4.0]
+    runs = [
+        model.metropolis(start, T, 4, torch.Generator().manual_seed(1), method=method)
+        for T in [torch.tensor(temps, dtype=dt) for dt in (torch.float16, torch.float32)]
+        + [torch.tensor(temps, dtype=torch.float64), torch.tensor([2, 3, 4])]
+    ]
+    for out in runs[1:]:
+        assert torch.equal(out, runs[0]) and out.dtype == start.dtype
+    g = [torch.Generator().manual_seed(1) for _ in range(2)]
+    scalar = model.metropolis(start[0], 2.0, 4, g[0], method=method)
+    half = model.metropolis(
+        start[0], torch.tensor(2.0, dtype=torch.float16), 4, g[1], method=method
+    )
+    assert torch.equal(scalar, half)
+    dE = torch.tensor([-4.0, 0.0, 4.0, 8.0], dtype=torch.float32)
+    p = ising.flip_probability(dE, torch.tensor(2.0, dtype=torch.float64))
+    assert p.dtype == torch.float32
+    torch.testing.assert_close(
+        p, torch.tensor([1.0, 0.5, math.exp(-2.0), math.exp(-4.0)], dtype=torch.float32)
+    )
+    with pytest.raises(ValueError, match="T must be on the device"):
+        model.metropolis(start, torch.tensor(temps, device="meta"), method=method)
+    with pytest.raises(TypeError, match="T must hold real"):
+        model.metropolis(start, torch.tensor([True, True, True]), method=method)
+    with pytest.raises(ValueError, match="same device"):
+        ising.flip_probability(dE, torch.ones(4, device="meta"))
+
+
 @pytest.mark.parametrize("L,T,h", [(4, 2.0, 0.0), (3, 1.3, 0.2), (6, 0.9, -0.4)])
 def test_reference_sampler_follows_its_documented_recipe(L, T, h):
     """Checks the reference sampler of eq-ising-checkerboard against the recipe of its

@@ -214,9 +214,6 @@ _BARE_IMPORTS_PENDING = {
     "attention.py",
     "attention_bm.py",
     "boltzmann.py",
-    "dense.py",
-    "hopfield.py",
-    "ising.py",
     "modern.py",
     "rbm.py",
 }
