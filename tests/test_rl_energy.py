@@ -223,7 +223,8 @@ def test_dem_free_energy_sums_out_the_binary_units():
     the top layer (K = 6, exact enumeration), and p(h_k = 1 | x) = sigmoid(input_k)."""
     from ebmlib._states import binary_states
 
-    m = DeepEnergyModel(3, (8, 5), 6, s=1.5, generator=torch.Generator().manual_seed(0)).double()
+    g = torch.Generator().manual_seed(0)
+    m = DeepEnergyModel(3, (8, 5), 6, width=1.5, generator=g).double()
     with torch.no_grad():
         m.b.copy_(torch.tensor([0.3, -0.2, 0.5]))
     x = torch.randn(7, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -236,8 +237,8 @@ def test_dem_free_energy_sums_out_the_binary_units():
 
 def test_dem_log_partition_closed_form():
     """Checks eq-hopfield-q-dem and eq-hopfield-q-gridz: with a zero top layer every unit is
-    free, F = |x - b|^2 / (2 s^2) - K log 2, so log Z = log(2 pi s^2) + K log 2."""
-    m = DeepEnergyModel(2, (8,), 5, s=0.7, generator=torch.Generator().manual_seed(0)).double()
+    free, F = |x - b|^2 / (2 w^2) - K log 2, so log Z = log(2 pi w^2) + K log 2."""
+    m = DeepEnergyModel(2, (8,), 5, width=0.7, generator=torch.Generator().manual_seed(0)).double()
     with torch.no_grad():
         m.top.weight.zero_()
         m.top.bias.zero_()
@@ -292,10 +293,10 @@ def test_dem_fit_improves_likelihood(cls):
 
 
 def test_dem_deprecated_confine():
-    """DeepEnergyModel(confine=c) warns and maps to the Gaussian width s = c^-1/2."""
+    """DeepEnergyModel(confine=c) warns and maps to the Gaussian width c^-1/2."""
     with pytest.warns(DeprecationWarning, match="MLPEnergy"):
         m = DeepEnergyModel(2, confine=0.25)
-    assert m.s == pytest.approx(2.0)
+    assert m.width == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("cls", [DeepEnergyModel, MLPEnergy])

@@ -90,13 +90,13 @@ def langevin_sample(
 
     .. math::
 
-        x' = x - \epsilon \nabla E(x) + \sqrt{2\epsilon}\, z, \qquad z \sim N(0, I).
+        x' = x - \Delta t\, \nabla E(x) + \sqrt{2\Delta t}\, \chi, \qquad \chi \sim N(0, I).
 
     Without ``metropolis`` (ULA) the proposal is always taken and, with ``bounds``, clipped to
-    the box; its stationary law is :math:`p` only as :math:`\epsilon \to 0`. With
+    the box; its stationary law is :math:`p` only as :math:`\Delta t \to 0`. With
     ``metropolis`` (MALA) the proposal is accepted with probability
     :math:`\min(1, e^{-E(x') + E(x)} q(x \mid x') / q(x' \mid x))`, where
-    :math:`q(x' \mid x) = N(x'; x - \epsilon\nabla E(x), 2\epsilon I)`
+    :math:`q(x' \mid x) = N(x'; x - \Delta t\,\nabla E(x), 2\Delta t\, I)`
     (:math:numref:`eq-energy-policies-mala`); the chain then
     leaves :math:`p` exactly invariant for every step size. With ``bounds`` a proposal outside
     the box is rejected, which makes the target :math:`p` restricted to the box.
@@ -108,7 +108,7 @@ def langevin_sample(
     x0 : torch.Tensor
         Initial points, ``[B, d]``.
     step_size : float
-        :math:`\epsilon > 0`.
+        :math:`\Delta t > 0`.
     n_steps : int
         Number of steps, >= 0.
     generator : torch.Generator, optional
@@ -208,15 +208,15 @@ def hmc_sample(
     r"""Hamiltonian (hybrid) Monte Carlo for :math:`p(x) \propto e^{-E(x)}` (chapter 12,
     :math:numref:`eq-hopfield-q-leapfrog`).
 
-    Each of the ``n_steps`` steps draws a momentum :math:`\rho \sim N(0, I)`, follows the
-    Hamiltonian :math:`H(x, \rho) = E(x) + \tfrac12\lVert\rho\rVert^2` for ``n_leapfrog``
-    leapfrog steps of size :math:`\epsilon`,
+    Each of the ``n_steps`` steps draws a momentum :math:`\chi \sim N(0, I)`, follows the
+    Hamiltonian :math:`H(x, \chi) = E(x) + \tfrac12\lVert\chi\rVert^2` for ``n_leapfrog``
+    leapfrog steps of size :math:`\Delta t`,
 
     .. math::
 
-        \rho \leftarrow \rho - \tfrac\epsilon2 \nabla E(x),\quad
-        x \leftarrow x + \epsilon \rho,\quad
-        \rho \leftarrow \rho - \tfrac\epsilon2 \nabla E(x),
+        \chi \leftarrow \chi - \tfrac{\Delta t}2 \nabla E(x),\quad
+        x \leftarrow x + \Delta t\, \chi,\quad
+        \chi \leftarrow \chi - \tfrac{\Delta t}2 \nabla E(x),
 
     and accepts the end point with probability :math:`\min(1, e^{H_0 - H_1})`. Leapfrog is
     volume-preserving and reversible (with the momentum flipped), so the chain leaves :math:`p`
@@ -233,7 +233,7 @@ def hmc_sample(
     x0 : torch.Tensor
         Initial points ``[B, d]``.
     step_size : float
-        Leapfrog step :math:`\epsilon > 0`.
+        Leapfrog step :math:`\Delta t > 0`.
     n_leapfrog : int
         Leapfrog steps per proposal, >= 1.
     n_steps : int
@@ -266,15 +266,15 @@ def hmc_sample(
     _check_energies(e, g, "at x0")
     accepted = 0.0
     for _ in range(n_steps):
-        rho = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        h0 = e + 0.5 * (rho * rho).sum(-1)
+        chi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        h0 = e + 0.5 * (chi * chi).sum(-1)
         y, e_y, g_y = x, e, g
         for _ in range(n_leapfrog):
-            rho = rho - 0.5 * eps * g_y
-            y = y + eps * rho
+            chi = chi - 0.5 * eps * g_y
+            y = y + eps * chi
             e_y, g_y = _energy_and_grad(energy_fn, y)
-            rho = rho - 0.5 * eps * g_y
-        h1 = e_y + 0.5 * (rho * rho).sum(-1)
+            chi = chi - 0.5 * eps * g_y
+        h1 = e_y + 0.5 * (chi * chi).sum(-1)
         u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
         ok = torch.isfinite(h1) & torch.isfinite(g_y).all(-1)
         take = (torch.log(u) < torch.where(ok, h0 - h1, torch.full_like(h1, -math.inf))) & ok
@@ -401,23 +401,23 @@ class DeepEnergyModel(_EnergyModel):
     r"""The deep energy model of Ngiam et al. (2011) (chapter 12,
     :math:numref:`eq-hopfield-q-dem`).
 
-    Deterministic feed-forward layers :math:`g_\theta(x)` are topped by a layer of :math:`K`
+    Deterministic feed-forward layers :math:`f_\theta(x)` are topped by a layer of :math:`K`
     stochastic binary units :math:`h \in \{0, 1\}^K` with joint energy
 
     .. math::
 
-        E(x, h) = \frac{\lVert x - b\rVert^2}{2 s^2} - h^\top (W g_\theta(x) + c).
+        E(x, h) = \frac{\lVert x - b\rVert^2}{2 \varsigma^2} - h^\top (W f_\theta(x) + c).
 
     Summing the binary units out gives the free energy
 
     .. math::
 
         F(x) = -\log\sum_h e^{-E(x, h)}
-             = \frac{\lVert x - b\rVert^2}{2 s^2} - \sum_{k=1}^K \operatorname{softplus}
-               \big(w_k^\top g_\theta(x) + c_k\big),
+             = \frac{\lVert x - b\rVert^2}{2 \varsigma^2} - \sum_{k=1}^K
+               \operatorname{softplus}\big(w_k^\top f_\theta(x) + c_k\big),
 
     and the model density is :math:`p(x) = e^{-F(x)}/Z`. The Gaussian term keeps :math:`Z`
-    finite (softplus grows at most linearly, and :math:`g_\theta` with SiLU layers grows at
+    finite (softplus grows at most linearly, and :math:`f_\theta` with SiLU layers grows at
     most linearly too). :meth:`energy` is :math:`F` (the energy of the visible vector, as a
     sampler sees it). :meth:`fit` is maximum likelihood with negatives from persistent
     Hamiltonian Monte Carlo chains (:func:`hmc_sample`), as Ngiam et al. train it.
@@ -430,12 +430,14 @@ class DeepEnergyModel(_EnergyModel):
         Widths of the deterministic layers (SiLU activations, smooth for the HMC gradients).
     n_units : int
         Number :math:`K` of stochastic binary units of the top layer.
-    s : float
-        Width of the Gaussian visible term (:math:`s > 0`; the centre :math:`b` is learned).
+    width : float
+        Width :math:`\varsigma > 0` of the Gaussian visible term (its centre :math:`b` is
+        learned).
     generator : torch.Generator, optional
         Source of the initial weights.
     confine : float, optional
-        Deprecated: the quadratic coefficient of earlier versions; sets ``s = confine**-0.5``.
+        Deprecated: the quadratic coefficient of earlier versions; sets
+        ``width = confine**-0.5``.
         (The generic MLP energy of earlier versions is :class:`MLPEnergy`.)
     """
 
@@ -445,7 +447,7 @@ class DeepEnergyModel(_EnergyModel):
         hidden: tuple[int, ...] = (64, 64),
         n_units: int = 32,
         *,
-        s: float = 2.0,
+        width: float = 2.0,
         generator: torch.Generator | None = None,
         confine: float | None = None,
     ) -> None:
@@ -454,13 +456,13 @@ class DeepEnergyModel(_EnergyModel):
         if confine is not None:
             warnings.warn(
                 "DeepEnergyModel(confine=c) is deprecated: the model is now Ngiam et al.'s "
-                "(Gaussian visible term of width s = c**-0.5); the generic MLP energy of earlier "
+                "(Gaussian visible term of width c**-0.5); the generic MLP energy of earlier "
                 "versions is MLPEnergy",
                 DeprecationWarning,
                 stacklevel=2,
             )
-            s = check_positive(confine, "confine") ** -0.5
-        self.s = check_positive(s, "s")
+            width = check_positive(confine, "confine") ** -0.5
+        self.width = check_positive(width, "width")
         check_generator(generator)
         layers, w = _mlp_layers(self.dim, tuple(hidden))
         self.features = torch.nn.Sequential(*layers)
@@ -470,12 +472,12 @@ class DeepEnergyModel(_EnergyModel):
         self.chains: torch.Tensor | None = None
 
     def unit_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Inputs :math:`W g_\theta(x) + c` of the binary units, ``[B, d]`` -> ``[B, K]``."""
+        r"""Inputs :math:`W f_\theta(x) + c` of the binary units, ``[B, d]`` -> ``[B, K]``."""
         x = self._check_x(x)
         return self.top(self.features(x.to(self.b.dtype)))
 
     def unit_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`p(h_k = 1 \mid x) = \sigma(w_k^\top g_\theta(x) + c_k)`, ``[B, K]``."""
+        r""":math:`p(h_k = 1 \mid x) = \sigma(w_k^\top f_\theta(x) + c_k)`, ``[B, K]``."""
         with torch.no_grad():
             return torch.sigmoid(self.unit_inputs(x))
 
@@ -484,7 +486,7 @@ class DeepEnergyModel(_EnergyModel):
         ``[B]``."""
         x = self._check_x(x)
         xx = x.to(self.b.dtype)
-        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.s**2
+        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.width**2
         return (quad - nnf.softplus(self.top(self.features(xx))).sum(-1)).to(x.dtype)
 
     free_energy = energy
@@ -494,7 +496,7 @@ class DeepEnergyModel(_EnergyModel):
         x = self._check_x(x)
         xx = x.to(self.b.dtype)
         h = check_tensor(h, "h", ndim=2).to(self.b.dtype)
-        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.s**2
+        quad = 0.5 * ((xx - self.b) ** 2).sum(-1) / self.width**2
         return (quad - (h * self.top(self.features(xx))).sum(-1)).to(x.dtype)
 
     def fit(
