@@ -274,13 +274,16 @@ def _prepare_mask(
     if check_values:
         _check_mask_values(attn_mask, "attn_mask")
     m = _additive(attn_mask, queries.dtype)
+    scores = torch.Size((*queries.shape[:-1], keys.shape[-2]))
     try:
-        torch.broadcast_shapes(m.shape, (*queries.shape[:-1], keys.shape[-2]))
-    except RuntimeError as exc:
+        fits = torch.broadcast_shapes(m.shape, scores) == scores
+    except RuntimeError:
+        fits = False
+    if not fits:  # a mask with more leading dimensions than the scores does not fit either
         raise ValueError(
             f"attn_mask of shape {list(attn_mask.shape)} does not broadcast to the scores "
-            f"[..., L, S] = {[*queries.shape[:-1], keys.shape[-2]]}"
-        ) from exc
+            f"[..., L, S] = {list(scores)}"
+        )
     if check_values:
         _check_rows_visible(m)
     return m
@@ -1630,7 +1633,13 @@ def draw_winner_take_all(
     elif isinstance(scores, torch.Tensor):
         s = check_tensor(scores, "scores", ndim=1, floating=True).detach().to("cpu", torch.float64)
     else:
-        s = check_tensor(torch.as_tensor(list(scores), dtype=torch.float64), "scores", ndim=1)
+        try:
+            s = torch.as_tensor(list(scores), dtype=torch.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"scores must be a sequence of numbers or a 1-D tensor, got {scores!r}"
+            ) from err
+        s = check_tensor(s, "scores", ndim=1)
     p = torch.softmax(beta * s, dim=0).numpy()
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 3.0))

@@ -215,7 +215,7 @@ class ShardedMemory:
     @classmethod
     def from_full(cls, patterns: torch.Tensor, *, group: Any = None) -> ShardedMemory:
         """Keep this process's rows (:func:`shard_rows`) of a matrix every process holds."""
-        check_tensor(patterns, "patterns", ndim=2, finite=False)
+        check_tensor(patterns, "patterns", ndim=2, floating=True, finite=False)
         return cls(patterns[shard_rows(patterns.shape[0], group=group)], group=group)
 
     def __repr__(self) -> str:

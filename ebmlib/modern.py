@@ -310,7 +310,14 @@ def update_method(device: torch.device | str, dtype: torch.dtype) -> str:
     str
         ``"sdpa"`` or ``"matmul"``.
     """
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device must be a torch.device or a device string, got {device!r}"
+        ) from err
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype, got {type(dtype).__name__}")
     if dev.type == "cuda" and dtype in _HALF:
         return "sdpa"
     return "matmul"
@@ -642,6 +649,13 @@ def one_step_error_bound(
         check_tensor(radius, "radius", floating=True)
         if bool((radius < 0).any()):
             raise ValueError("radius must be >= 0")
+        try:
+            torch.broadcast_shapes(radius.shape, patterns.shape[:1])
+        except RuntimeError as err:
+            raise ValueError(
+                f"radius must broadcast against the {patterns.shape[0]} patterns, got shape "
+                f"{tuple(radius.shape)}"
+            ) from err
         r = radius.to(patterns.dtype)
     else:
         if isinstance(radius, bool) or not isinstance(radius, (int, float)):

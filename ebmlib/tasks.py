@@ -26,7 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_generator, check_int, check_positive, check_tensor
+from ._validation import (
+    check_finite,
+    check_generator,
+    check_int,
+    check_last_dim,
+    check_positive,
+    check_tensor,
+)
 from .utils import Result
 
 __all__ = [
@@ -173,6 +180,12 @@ class MILClassifier(nn.Module):
     def forward(self, bags: torch.Tensor) -> torch.Tensor:
         """Logits ``[B]`` for bags ``[B, n, dim]``."""
         check_tensor(bags, "bags", ndim=3, floating=True, finite=False)
+        w = self.classifier.weight
+        check_last_dim(bags, "bags", w.shape[1], "dim")
+        if bags.device != w.device:
+            raise ValueError(f"bags is on {bags.device} but the model is on {w.device}")
+        if bags.dtype != w.dtype:
+            raise TypeError(f"bags must have the model's dtype {w.dtype}, got {bags.dtype}")
         if self.pooling == "hopfield":
             z = self.pool(bags)[:, 0]
         elif self.pooling == "mean":
@@ -214,7 +227,11 @@ def make_recall_task(
     """
     n_seqs = check_int(n_seqs, "n_seqs", minimum=1)
     n_items = check_int(n_items, "n_items", minimum=1)
-    n_symbols = check_int(n_symbols, "n_symbols", minimum=n_items)
+    n_symbols = check_int(n_symbols, "n_symbols", minimum=1)
+    if n_symbols < n_items:
+        raise ValueError(
+            f"n_symbols must be >= n_items = {n_items} (distinct keys), got {n_symbols}"
+        )
     check_generator(generator, device="cpu")
     g = generator
     keys = torch.rand(n_seqs, n_symbols, generator=g).argsort(-1)[:, :n_items]
@@ -227,6 +244,11 @@ def recall_targets(values: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     """The value stored with the queried key: ``values[b, query[b]]``."""
     check_tensor(values, "values", ndim=2)
     check_tensor(query, "query", ndim=1)
+    for name, t in (("values", values), ("query", query)):
+        if t.is_floating_point() or t.is_complex():
+            raise TypeError(f"{name} must be an integer tensor, got {t.dtype}")
+    if query.device != values.device:
+        raise ValueError(f"query is on {query.device} but values is on {values.device}")
     if query.shape[0] != values.shape[0]:
         raise ValueError(
             f"query must hold one index per sequence ({values.shape[0]}), got {query.shape[0]}"
@@ -282,6 +304,18 @@ class RecallModel(nn.Module):
 
     def inputs(self, keys: torch.Tensor, values: torch.Tensor, query: torch.Tensor):
         """Embedded (query token ``[B, 1, d]``, items ``[B, n, d]``)."""
+        dev = self.query_flag.device
+        for name, t, ndim in (("keys", keys, 2), ("values", values, 2), ("query", query, 1)):
+            check_tensor(t, name, ndim=ndim)
+            if t.is_floating_point() or t.is_complex():
+                raise TypeError(f"{name} must be an integer tensor (symbols), got {t.dtype}")
+            if t.device != dev:
+                raise ValueError(f"{name} is on {t.device} but the model is on {dev}")
+        if values.shape != keys.shape or query.shape[0] != keys.shape[0]:
+            raise ValueError(
+                "keys and values must have one shape [B, n] and query shape [B], got "
+                f"{tuple(keys.shape)}, {tuple(values.shape)} and {tuple(query.shape)}"
+            )
         items = self.key_emb(keys) + self.value_emb(values)
         qkey = keys.gather(1, query.unsqueeze(1))  # [B, 1]
         q = self.key_emb(qkey) + self.query_flag
@@ -341,6 +375,26 @@ def _length(batch: Any, name: str) -> int:
     raise TypeError(f"{name} must be a tensor or a tuple of tensors, got {type(batch).__name__}")
 
 
+def _check_data(model: Any, inputs: Any, targets: Any) -> int:
+    """Checks of :func:`accuracy` and :func:`train_classifier`, once at the entry."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    n = _length(inputs, "inputs")
+    check_tensor(targets, "targets", ndim=1)
+    if targets.is_complex():
+        raise TypeError(f"targets must be real (class labels), got {targets.dtype}")
+    if targets.shape[0] != n:
+        raise ValueError(f"targets must hold {n} entries (one per input), got {targets.shape[0]}")
+    param = next(iter(model.parameters()), None)
+    for t in (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs):
+        if param is not None and t.device != param.device:
+            raise ValueError(f"inputs is on {t.device} but the model is on {param.device}")
+        check_finite(t, "inputs")
+    if param is not None and targets.device != param.device:
+        raise ValueError(f"targets is on {targets.device} but the model is on {param.device}")
+    return n
+
+
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.dim() == 1:
         return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
@@ -353,12 +407,7 @@ def accuracy(model: nn.Module, inputs: Any, targets: torch.Tensor) -> float:
 
     The model is evaluated in ``eval`` mode and put back in the mode it was in.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    n = _length(inputs, "inputs")
-    check_tensor(targets, "targets", ndim=1)
-    if targets.shape[0] != n:
-        raise ValueError(f"targets must hold {n} entries (one per input), got {targets.shape[0]}")
+    _check_data(model, inputs, targets)
     was = model.training
     model.eval()
     logits = model(inputs)
@@ -415,10 +464,7 @@ def train_classifier(
     if not math.isfinite(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
     check_generator(generator, device="cpu")
-    n = _length(inputs, "inputs")
-    check_tensor(targets, "targets", ndim=1)
-    if targets.shape[0] != n:
-        raise ValueError(f"targets must hold {n} entries (one per input), got {targets.shape[0]}")
+    n = _check_data(model, inputs, targets)
     if test is not None and (not isinstance(test, (tuple, list)) or len(test) != 2):
         raise TypeError("test must be a pair (inputs, targets)")
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
