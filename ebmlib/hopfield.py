@@ -725,7 +725,10 @@ class HopfieldNetwork(nn.Module):
         mode : {"async", "sync"}
         sweeps : int >= 0
         generator : torch.Generator, optional
-            Random orders of the asynchronous updates (on the network's device).
+            Random orders of the asynchronous updates (on the network's device). Each
+            asynchronous sweep draws one ``torch.rand(B, d, generator=generator)`` (default
+            float dtype) and state ``b`` visits its units in the order ``argsort`` of row ``b``;
+            nothing else draws random numbers.
 
         Returns
         -------
@@ -843,7 +846,12 @@ class HopfieldNetwork(nn.Module):
             Most sweeps per state.
         mode : {"async", "sync"}
         generator : torch.Generator, optional
-            Random orders of the asynchronous updates.
+            Random orders of the asynchronous updates: before each sweep, the ``B'`` states
+            that are not yet fixed points (in batch order) draw one
+            ``torch.rand(B', d, generator=generator)``, and each visits its units in the order
+            ``argsort`` of its row, as in :meth:`update`. A cue that is already a fixed point
+            draws nothing. Chapter 2 rebuilds this recall from scratch and reproduces it
+            exactly.
 
         Returns
         -------
