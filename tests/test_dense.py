@@ -22,7 +22,7 @@ def _pm1(shape, g, dtype=torch.float64):
 
 
 def _explicit_energy(s, x, F, n, beta):
-    """Eq. (3.2) written out pattern by pattern."""
+    """The energy eq-dense-energy written out pattern by pattern."""
     total = torch.zeros(s.shape[0], dtype=torch.float64)
     for mu in range(x.shape[0]):
         z = s @ x[mu]
@@ -207,7 +207,7 @@ def check_close_pairs(d: int = 10, sets: int = 3000) -> None:
 
 @pytest.mark.parametrize("F,n,beta", KINDS)
 def test_energy_matches_definition(F, n, beta, gen):
-    """Checks eq. (3.2): E(xi) = -sum_mu F(x_mu^T xi), for one state and a batch."""
+    """Checks eq-dense-energy: E(xi) = -sum_mu F(x_mu^T xi), for one state and a batch."""
     x = _pm1((7, 12), gen)
     s = _pm1((9, 12), gen)
     dam = DenseAssociativeMemory(x, F=F, n=n, beta=beta)
@@ -223,7 +223,7 @@ def test_energy_matches_definition(F, n, beta, gen):
 
 @pytest.mark.parametrize("F,n,beta", KINDS + [("exp", 1, 400.0)])
 def test_energy_gaps_are_energy_differences(F, n, beta, gen):
-    """Checks eq. (3.4): g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1), every unit, exactly."""
+    """Checks eq-dense-gap: g_i = E(xi with xi_i=-1) - E(xi with xi_i=+1), every unit, exactly."""
     d = 10
     x = _pm1((6, d), gen)
     s = _pm1((5, d), gen)
@@ -245,7 +245,7 @@ def test_energy_gaps_are_energy_differences(F, n, beta, gen):
 
 
 def test_exp_large_beta_is_finite(gen):
-    """Checks eq. (3.5) for F = exp at beta * d far beyond float64: decisions stay finite."""
+    """Checks eq-dense-update for F = exp at beta * d far beyond float64: decisions stay finite."""
     x = _pm1((20, 64), gen)
     dam = DenseAssociativeMemory(x, F="exp", beta=50.0)  # beta * d = 3200
     assert bool(dam.is_fixed_point(x).all())
@@ -266,7 +266,7 @@ def test_exp_large_beta_is_finite(gen):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_async_update_never_raises_energy(kind, n_pat, d, seed):
-    """Checks the descent theorem of chapter 3 (eq. (3.5)): no single-unit step raises E."""
+    """Checks the descent theorem of chapter 3 (eq-dense-update): no single-unit step raises E."""
     F, n, beta = kind
     g = torch.Generator().manual_seed(seed)
     x = _pm1((n_pat, d), g)
@@ -288,7 +288,7 @@ def test_async_update_never_raises_energy(kind, n_pat, d, seed):
 
 
 def test_update_modes_and_shapes(gen):
-    """Checks eq. (3.5): sync applies sign(g) to all units; shapes and dtypes are kept."""
+    """Checks eq-dense-update: sync applies sign(g) to all units; shapes and dtypes are kept."""
     x = _pm1((5, 16), gen)
     s = _pm1((4, 16), gen, dtype=torch.float32)
     dam = DenseAssociativeMemory(x, F="poly", n=3)
@@ -303,7 +303,8 @@ def test_update_modes_and_shapes(gen):
 
 
 def test_stored_patterns_are_recalled(gen):
-    """Checks eq. (3.5) far below capacity: stored patterns are fixed points and attract cues."""
+    """Checks eq-dense-update far below capacity: stored patterns are fixed points and attract
+    cues."""
     d = 64
     x = _pm1((8, d), gen)
     for F, n in (("poly", 3), ("rectified", 3), ("exp", 1)):
@@ -318,7 +319,7 @@ def test_stored_patterns_are_recalled(gen):
 
 
 def test_n2_equals_classical_hopfield(gen):
-    """Checks eq. (3.3): for F(x)=x^2, E = 2 d E_H - N d and g_i = 4 d (W xi)_i exactly.
+    """Checks eq-dense-n2: for F(x)=x^2, E = 2 d E_H - N d and g_i = 4 d (W xi)_i exactly.
 
     d is a power of two, so W = X^T X / d is exact in float64 and the equalities are exact.
     """
@@ -333,7 +334,8 @@ def test_n2_equals_classical_hopfield(gen):
 
 
 def test_n2_same_update_decisions_as_classical():
-    """Checks eq. (3.3)/(3.5): n = 2 makes the classical decision at every step, ties included."""
+    """Checks eq-dense-n2/eq-dense-update: n = 2 makes the classical decision at every step, ties
+    included."""
     gen = torch.Generator().manual_seed(1)  # a draw whose fields hit exact zeros (ties)
     d, n_pat = 16, 4
     x = _pm1((n_pat, d), gen)
@@ -362,7 +364,7 @@ def test_n2_same_update_decisions_as_classical():
 
 @pytest.mark.parametrize("beta", [0.05, 0.37, 1.0, 3.0])
 def test_exp_update_is_leave_one_out_attention(beta, gen):
-    """Checks eq. (3.10): g_i = 2 sinh(beta) Z_i [X softmax(beta X^T xi^(i0))]_i, Z_i > 0.
+    """Checks eq-dense-attention: g_i = 2 sinh(beta) Z_i [X softmax(beta X^T xi^(i0))]_i, Z_i > 0.
 
     The read-out is computed with ebmlib.modern.update (chapter 4) on the state with unit i set
     to zero, and its sign equals the dense exponential update of unit i.
@@ -419,7 +421,8 @@ def test_exp_capacity_pairs_counts_close_pairs():
 
 
 def test_gaussian_capacity_tends_to_leading_order():
-    """Checks eq. (3.6) against eq. (3.7): their ratio decreases towards 1 as d grows."""
+    """Checks eq-dense-snr against eq-dense-poly-capacity: their ratio decreases towards 1 as d
+    grows."""
     for n in (2, 3, 4):
         ratios = [
             dense.poly_capacity_gaussian(d, n) / dense.poly_capacity(d, n)
@@ -430,7 +433,7 @@ def test_gaussian_capacity_tends_to_leading_order():
 
 
 def test_stable_fraction_matches_exact_enumeration():
-    """Checks eq. (3.5): the Monte Carlo probability that a stored pattern is a fixed point
+    """Checks eq-dense-update: the Monte Carlo probability that a stored pattern is a fixed point
     matches exact enumeration over all other-pattern configurations (d = 5, N = 3, n = 3).
 
     By symmetry the probed pattern can be all +1; the other two patterns take all 2^10 values.
@@ -453,7 +456,8 @@ def test_stable_fraction_matches_exact_enumeration():
 
 
 def test_first_unstable_count_is_exact_on_a_sequence():
-    """Checks eq. (3.5) for F = exp: the returned N is the first prefix with an unstable pattern."""
+    """Checks eq-dense-update for F = exp: the returned N is the first prefix with an unstable
+    pattern."""
     g = torch.Generator().manual_seed(11)
     d = 8
     n_first = dense.first_unstable_count(d, n_max=256, generator=g)
@@ -470,11 +474,12 @@ def test_first_unstable_count_is_exact_on_a_sequence():
 
 @pytest.mark.parametrize("n,d", [(3, 28), (4, 28)])
 def test_measured_poly_capacity_against_theory(n, d):
-    """Checks eqs. (3.6) and (3.7) against the measured N_max (chapter 3 settings).
+    """Checks eq-dense-snr and eq-dense-poly-capacity against the measured N_max (chapter 3
+    settings).
 
-    The measured capacity (stable fraction >= 1/2, 800 probes, standard error <= 0.018) lies
-    above the leading-order formula (3.7), which drops factors that grow more slowly than a
-    power of d, and within 25 % of the finite-d Gaussian prediction (3.6), whose remaining
+    The measured capacity (stable fraction >= 1/2, 800 probes, standard error <= 0.018) lies above
+    the leading-order formula eq-dense-poly-capacity, which drops factors that grow more slowly than
+    a power of d, and within 25 % of the finite-d Gaussian prediction eq-dense-snr, whose remaining
     approximations (independent units, Gaussian tails) are of that order at d = 28.
     """
     measured = dense.capacity_bisect(d, F="poly", n=n, trials=4, probes=200, seed=n)
@@ -484,13 +489,14 @@ def test_measured_poly_capacity_against_theory(n, d):
 
 
 def test_measured_exp_capacity_slope():
-    """Checks eqs. (3.8) and (3.9): ln N_max grows linearly in d with the close-pair slope.
+    """Checks eq-dense-exp-rate and eq-dense-pairs: ln N_max grows linearly in d with the close-pair
+    slope.
 
     N_max(d) is the median over 40 random pattern sequences of the largest N with all patterns
     stable, d = 6, 8, ..., 16. The tolerance is 4 bootstrap standard errors of the fitted slope
-    (resampling the 40 sequences). A rate of ln 2 (single-pattern union bound) or ln(2)/4 would
-    lie far outside it. The slope is also compared with the asymptotic rate ln(2)/2 of
-    Demircigil et al., which finite d approaches from below.
+    (resampling the 40 sequences). A rate of ln 2 (single-pattern union bound) or ln(2)/4 would lie
+    far outside it. The slope is also compared with the asymptotic rate ln(2)/2 of Demircigil et
+    al., which finite d approaches from below.
     """
     import numpy as np
 
@@ -578,7 +584,7 @@ def test_gibbs_one_sweep_matches_exact_kernel(F, n, beta, T, units):
     ],
 )
 def test_gibbs_converges_to_boltzmann_distribution(F, n, beta, T, order):
-    """Checks eq. (3.11): from uniform random starts, 40 sweeps reach exp(-E/T)/Z (d = 7,
+    """Checks eq-dense-gibbs: from uniform random starts, 40 sweeps reach exp(-E/T)/Z (d = 7,
     all 2^d states enumerated) at temperatures where the chain mixes fast.
 
     20000 chains; Pearson chi-square at significance 1e-4 (multinomial sample size).
@@ -596,7 +602,8 @@ def test_gibbs_converges_to_boltzmann_distribution(F, n, beta, T, order):
 
 @pytest.mark.parametrize("F,n,beta", [("poly", 2, 1.0), ("poly", 3, 1.0), ("exp", 1, 0.37)])
 def test_gibbs_at_tiny_temperature_is_the_update(F, n, beta, gen):
-    """Checks eq. (3.11) -> eq. (3.5) as T -> 0 (d even, N odd: no exact ties for n = 2, 3)."""
+    """Checks eq-dense-gibbs -> eq-dense-update as T -> 0 (d even, N odd: no exact ties for n = 2,
+    3)."""
     d = 16
     x = _pm1((5, d), gen)
     s = _pm1((100, d), gen)
@@ -623,7 +630,7 @@ def test_draw_recall_returns_axes():
 
 
 def test_bad_constructor_inputs():
-    """Checks eq. (3.2)'s domain: bipolar float patterns, a known F, n >= 1, beta > 0."""
+    """Checks eq-dense-energy's domain: bipolar float patterns, a known F, n >= 1, beta > 0."""
     x = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
     with pytest.raises(TypeError, match="patterns"):
         DenseAssociativeMemory([[1, -1]])
@@ -646,13 +653,14 @@ def test_bad_constructor_inputs():
 @settings(max_examples=20, deadline=None)
 @given(beta=st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.just(float("inf"))))
 def test_bad_beta(beta):
-    """Checks eq. (3.2): F = exp(beta x) needs a finite beta > 0."""
+    """Checks eq-dense-energy: F = exp(beta x) needs a finite beta > 0."""
     with pytest.raises(ValueError, match="beta"):
         DenseAssociativeMemory(torch.ones(2, 3), F="exp", beta=beta)
 
 
 def test_bad_state_inputs(gen):
-    """Checks eq. (3.5)/(3.11) arguments: states shape and values, T, sweeps, mode, order."""
+    """Checks eq-dense-update/eq-dense-gibbs arguments: states shape and values, T, sweeps, mode,
+    order."""
     x = _pm1((3, 6), gen)
     dam = DenseAssociativeMemory(x)
     s = _pm1((2, 6), gen)
@@ -699,7 +707,8 @@ def test_bad_state_inputs(gen):
 
 @pytest.mark.cuda
 def test_cuda_matches_cpu():
-    """Checks eqs. (3.2), (3.5) and (3.11) on CUDA: same energies and updates as on the CPU."""
+    """Checks eq-dense-energy, eq-dense-update and eq-dense-gibbs on CUDA: same energies and updates
+    as on the CPU."""
     g = torch.Generator().manual_seed(0)
     x = _pm1((20, 32), g)
     s = _pm1((64, 32), g)

@@ -1,9 +1,7 @@
 """Tests of ``ebmlib.hopfield`` against the equations of chapter 2 (Classical Hopfield networks).
 
-Equation numbers refer to chapter 2: (2.1) Hebbian weights, (2.2) overlap, (2.3) update rule,
-(2.4) energy, (2.5) energy change of one update, (2.6) matrix-free fields, (2.7) mixture state,
-(2.8) signal plus crosstalk, (2.9) exact one-step error, (2.10) Phi(-1/sqrt(alpha)),
-(2.11) AGS retrieval equation, (2.12) Storkey rule, (2.13) pseudo-inverse rule.
+Each docstring names the equations of chapter 2 it checks by their labels in the book
+(eq-hopfield-hebb, eq-hopfield-update, ...).
 """
 
 from __future__ import annotations
@@ -269,7 +267,7 @@ def test_hebbian_matches_definition():
 
 
 def test_hebbian_integer_input_and_float32(gen):
-    """Checks eq. (2.1): integer patterns are converted, float32 is kept, W symmetric."""
+    """Checks eq-hopfield-hebb: integer patterns are converted, float32 is kept, W symmetric."""
     xi = torch.randint(0, 2, (4, 7), generator=gen) * 2 - 1
     w = H.hebbian(xi)
     assert w.dtype == torch.get_default_dtype()
@@ -305,13 +303,14 @@ def test_storkey_differs_from_hebb_and_depends_on_order(gen):
 
 
 def test_storkey_first_pattern_is_hebbian(gen):
-    """Checks eq. (2.12): from W = 0 the first Storkey increment is the Hebbian term (2.1)."""
+    """Checks eq-hopfield-storkey: from W = 0 the first Storkey increment is the Hebbian term
+    eq-hopfield-hebb."""
     x = _pm1((1, 12), gen)
     torch.testing.assert_close(H.storkey(x), H.hebbian(x))
 
 
 def test_pseudoinverse_is_projector_without_diagonal(gen):
-    """Checks eq. (2.13): W + diag(P) = X^T (X X^T)^{-1} X, symmetric, zero diagonal."""
+    """Checks eq-hopfield-pinv: W + diag(P) = X^T (X X^T)^{-1} X, symmetric, zero diagonal."""
     x = _pm1((6, 20), gen)
     w = H.pseudoinverse(x)
     p = x.T @ torch.linalg.inv(x @ x.T) @ x
@@ -321,7 +320,7 @@ def test_pseudoinverse_is_projector_without_diagonal(gen):
 
 
 def test_pseudoinverse_stores_correlated_patterns(gen):
-    """Checks eq. (2.13): every pattern is a fixed point, even strongly correlated ones."""
+    """Checks eq-hopfield-pinv: every pattern is a fixed point, even strongly correlated ones."""
     x = ebmlib.random_patterns(30, 100, correlation=0.8, generator=gen, dtype=torch.float64)
     net = HopfieldNetwork(100, rule="pseudoinverse", dtype=torch.float64).store(x)
     assert bool(net.is_fixed_point(x).all())
@@ -330,7 +329,7 @@ def test_pseudoinverse_stores_correlated_patterns(gen):
 
 
 def test_pseudoinverse_rank_deficient():
-    """Checks eq. (2.13): a repeated pattern leaves the projector (and W) unchanged."""
+    """Checks eq-hopfield-pinv: a repeated pattern leaves the projector (and W) unchanged."""
     x = _hadamard(3)[1:4]
     w1 = H.pseudoinverse(x)
     w2 = H.pseudoinverse(torch.cat([x, x[:1]]))
@@ -339,7 +338,8 @@ def test_pseudoinverse_rank_deficient():
 
 @pytest.mark.parametrize("rule", RULES)
 def test_rules_symmetric_zero_diagonal(rule, gen):
-    """Checks eqs. (2.1), (2.12), (2.13): every rule gives symmetric [d, d] weights, W_ii = 0."""
+    """Checks eq-hopfield-hebb, eq-hopfield-storkey, eq-hopfield-pinv: every rule gives symmetric
+    [d, d] weights, W_ii = 0."""
     x = _pm1((8, 30), gen)
     w = getattr(H, rule)(x)
     assert w.shape == (30, 30)
@@ -351,7 +351,7 @@ def test_rules_symmetric_zero_diagonal(rule, gen):
 # energy and dynamics
 # ---------------------------------------------------------------------------------------------
 def test_energy_double_sum(gen):
-    """Checks eq. (2.4): E = -1/2 sum_{i != j} W_ij s_i s_j, for one state and a batch."""
+    """Checks eq-hopfield-energy: E = -1/2 sum_{i != j} W_ij s_i s_j, for one state and a batch."""
     x = _pm1((3, 8), gen)
     w = H.hebbian(x)
     s = _pm1((5, 8), gen)
@@ -364,8 +364,8 @@ def test_energy_double_sum(gen):
 
 
 def test_energy_descent_enumerated():
-    """Checks eqs. (2.3) and (2.5): every single-unit update of every state of a tiny net
-    changes the energy by exactly -2|h_i| (if the unit flips) or 0, never upward."""
+    """Checks eq-hopfield-update and eq-hopfield-descent: every single-unit update of every state of
+    a tiny net changes the energy by exactly -2|h_i| (if the unit flips) or 0, never upward."""
     g = torch.Generator().manual_seed(3)
     d = 6
     a = torch.randn(d, d, generator=g, dtype=torch.float64)
@@ -391,8 +391,9 @@ def test_energy_descent_enumerated():
     diag=st.booleans(),
 )
 def test_async_never_raises_energy(d, b, seed, diag):
-    """Checks theorem thm-hopfield-descent, eq. (2.5): along asynchronous dynamics with random
-    symmetric weights (zero or non-negative diagonal) the energy never rises, step by step."""
+    """Checks theorem thm-hopfield-descent, eq-hopfield-descent: along asynchronous dynamics with
+    random symmetric weights (zero or non-negative diagonal) the energy never rises, step by
+    step."""
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(d, d, generator=g, dtype=torch.float64)
     w = (a + a.T) / 2
@@ -415,7 +416,7 @@ def test_async_never_raises_energy(d, b, seed, diag):
 
 
 def test_async_sweep_equals_unit_by_unit_definition(gen):
-    """Checks eq. (2.3): the batched sweep (which jumps from flip to flip) reproduces the
+    """Checks eq-hopfield-update: the batched sweep (which jumps from flip to flip) reproduces the
     one-unit-at-a-time definition with the same random orders, for each rule and matrix-free."""
     d, n, b = 40, 6, 5
     x = _pm1((n, d), gen)
@@ -446,8 +447,8 @@ def test_async_order_is_uniform():
 
 
 def test_orthogonal_patterns_are_fixed_points():
-    """Checks eqs. (2.1), (2.8): for orthogonal patterns the crosstalk vanishes and
-    h = (1 - N/d) x, so every stored pattern is an exact fixed point for N < d."""
+    """Checks eq-hopfield-hebb, eq-hopfield-crosstalk: for orthogonal patterns the crosstalk
+    vanishes and h = (1 - N/d) x, so every stored pattern is an exact fixed point for N < d."""
     x = _hadamard(6)[1:40]  # d = 64, N = 39: far beyond 0.138 d, yet no crosstalk
     net = HopfieldNetwork(64, dtype=torch.float64).store(x)
     torch.testing.assert_close(net.local_field(x), (1 - 39 / 64) * x)
@@ -458,8 +459,8 @@ def test_orthogonal_patterns_are_fixed_points():
 
 @pytest.mark.parametrize("rule", RULES)
 def test_patterns_fixed_points_below_capacity(rule):
-    """Checks eq. (2.9) at alpha = 0.02: P(error) < 1e-12 per unit, so all stored random
-    patterns (and their reverses, E(-s) = E(s)) are fixed points and recall keeps them."""
+    """Checks eq-hopfield-perror-exact at alpha = 0.02: P(error) < 1e-12 per unit, so all stored
+    random patterns (and their reverses, E(-s) = E(s)) are fixed points and recall keeps them."""
     g = torch.Generator().manual_seed(11)
     d, n = 500, 10
     assert H.one_step_error_exact(n, d) < 1e-12
@@ -474,8 +475,9 @@ def test_patterns_fixed_points_below_capacity(rule):
 
 
 def test_single_pattern_recalled_from_any_minority_corruption(gen):
-    """Checks eqs. (2.1)-(2.3): with one stored pattern the field is x_i (m d - x_i s_i)/d,
-    so one asynchronous sweep restores the pattern from any cue with overlap m > 1/d."""
+    """Checks eq-hopfield-hebb to eq-hopfield-update: with one stored pattern the field is x_i (m d
+    - x_i s_i)/d, so one asynchronous sweep restores the pattern from any cue with overlap m >
+    1/d."""
     d = 101
     x = _pm1((1, d), gen)
     net = HopfieldNetwork(d, dtype=torch.float64).store(x)
@@ -489,7 +491,7 @@ def test_single_pattern_recalled_from_any_minority_corruption(gen):
 
 
 def test_mixture_state_exact_overlaps():
-    """Checks eq. (2.7): on d = 8k units holding every sign combination of three patterns
+    """Checks eq-hopfield-mixture: on d = 8k units holding every sign combination of three patterns
     equally often, sign(x1 + x2 + x3) has overlap exactly 1/2 with each, and it is a fixed point
     of the Hebbian net at low load."""
     combos = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=3)), dtype=torch.float64)
@@ -507,8 +509,8 @@ def test_mixture_state_exact_overlaps():
 
 
 def test_sync_two_cycle_reported_not_converged():
-    """Checks eq. (2.3): synchronous dynamics can cycle; recall reports it as not converged,
-    while asynchronous dynamics on the same weights reaches a fixed point (theorem)."""
+    """Checks eq-hopfield-update: synchronous dynamics can cycle; recall reports it as not
+    converged, while asynchronous dynamics on the same weights reaches a fixed point (theorem)."""
     w = torch.tensor([[0.0, -1.0], [-1.0, 0.0]])
     net = HopfieldNetwork(2).set_weights(w)
     s = torch.tensor([[1.0, 1.0]])
@@ -523,8 +525,8 @@ def test_sync_two_cycle_reported_not_converged():
 # matrix-free path
 # ---------------------------------------------------------------------------------------------
 def test_matrix_free_equals_dense(gen):
-    """Checks eq. (2.6): (X^T s) X / d - (N/d) s equals W s, and energies, sync and async
-    trajectories and recall agree exactly with the dense Hebbian network."""
+    """Checks eq-hopfield-matrixfree: (X^T s) X / d - (N/d) s equals W s, and energies, sync and
+    async trajectories and recall agree exactly with the dense Hebbian network."""
     d, n = 300, 40
     x = _pm1((n, d), gen, dtype=torch.float32)
     dense = HopfieldNetwork(d, matrix_free=False).store(x)
@@ -542,7 +544,8 @@ def test_matrix_free_equals_dense(gen):
 
 
 def test_matrix_free_automatic_above_threshold(gen, monkeypatch):
-    """Checks eq. (2.6): above MATRIX_FREE_THRESHOLD the Hebbian network keeps the patterns."""
+    """Checks eq-hopfield-matrixfree: above MATRIX_FREE_THRESHOLD the Hebbian network keeps the
+    patterns."""
     monkeypatch.setattr(H, "MATRIX_FREE_THRESHOLD", 50)
     x = _pm1((5, 60), gen, dtype=torch.float32)
     assert HopfieldNetwork(60).store(x).matrix_free
@@ -554,8 +557,8 @@ def test_matrix_free_automatic_above_threshold(gen, monkeypatch):
 # capacity
 # ---------------------------------------------------------------------------------------------
 def test_one_step_error_exact_by_enumeration():
-    """Checks eq. (2.9): the binomial formula equals the error probability of unit 0 of
-    pattern 0 averaged over every set of N = 3 patterns on d = 4 units (2^12 sets)."""
+    """Checks eq-hopfield-perror-exact: the binomial formula equals the error probability of unit 0
+    of pattern 0 averaged over every set of N = 3 patterns on d = 4 units (2^12 sets)."""
     n, d = 3, 4
     errors = 0
     total = 0
@@ -568,8 +571,9 @@ def test_one_step_error_exact_by_enumeration():
 
 
 def test_one_step_error_limits():
-    """Checks eqs. (2.9)-(2.10): the exact error tends to Phi(-1/sqrt(alpha)) at large d, and
-    Phi(-1/sqrt(alpha)) has the closed-form values Phi(-1) = 0.158655 and Phi(-2) = 0.022750."""
+    """Checks eq-hopfield-perror-exact to eq-hopfield-perror: the exact error tends to
+    Phi(-1/sqrt(alpha)) at large d, and Phi(-1/sqrt(alpha)) has the closed-form values Phi(-1) =
+    0.158655 and Phi(-2) = 0.022750."""
     assert H.one_step_error_theory(1.0) == pytest.approx(0.1586553, abs=1e-7)
     assert H.one_step_error_theory(0.25) == pytest.approx(0.0227501, abs=1e-7)
     t = H.one_step_error_theory(torch.tensor([1.0, 0.25], dtype=torch.float64))
@@ -597,7 +601,7 @@ def test_ags_capacity_solved_independently():
 
 
 def test_ags_critical_alpha_and_overlap():
-    """Checks eq. (2.11): alpha_c = 0.138 (Amit, Gutfreund and Sompolinsky 1987) and the
+    """Checks eq-hopfield-ags: alpha_c = 0.138 (Amit, Gutfreund and Sompolinsky 1987) and the
     retrieval overlap m(alpha_c) = 0.967; m(alpha) solves the T = 0 saddle-point equations
     m = erf(m / sqrt(2 alpha r)), C = sqrt(2/(pi alpha r)) exp(-m^2/(2 alpha r)),
     r = 1/(1 - C)^2."""
@@ -618,7 +622,7 @@ def test_ags_critical_alpha_and_overlap():
 
 
 def test_recall_overlap_collapses_beyond_capacity():
-    """Checks eq. (2.11) at d = 1000, as in the chapter: asynchronous recall started at the
+    """Checks eq-hopfield-ags at d = 1000, as in the chapter: asynchronous recall started at the
     stored patterns keeps m > 0.9 for every cue at alpha = 0.1 (AGS: m = 0.998, and the
     one-step error is 7e-4) and loses most patterns at alpha = 0.2, well above
     alpha_c = 0.138 (AGS: no retrieval state); so the measured capacity lies in between.
@@ -650,8 +654,8 @@ def test_estimate_capacity_interpolates():
 
 
 def test_one_step_error_rate_helper():
-    """Checks eq. (2.9) through the chapter's helper: at alpha = 0.3, d = 400 the rate over
-    8 networks (384000 units) lies within 5 standard errors of the exact value, where the
+    """Checks eq-hopfield-perror-exact through the chapter's helper: at alpha = 0.3, d = 400 the
+    rate over 8 networks (384000 units) lies within 5 standard errors of the exact value, where the
     standard error comes from the spread between the networks (the errors of one network are
     correlated, so a binomial error would be too small here)."""
     g = torch.Generator().manual_seed(4)
@@ -661,8 +665,8 @@ def test_one_step_error_rate_helper():
 
 
 def test_recall_experiment_outputs(gen):
-    """Checks eq. (2.3) through the experiment helper: shapes, and perfect recall of a single
-    pattern with correlation 0 (whose prototype is the pattern itself)."""
+    """Checks eq-hopfield-update through the experiment helper: shapes, and perfect recall of a
+    single pattern with correlation 0 (whose prototype is the pattern itself)."""
     out = H.recall_experiment(64, 1, corruption=0.2, n_cues=5, trials=3, generator=gen)
     assert set(out.keys()) == {"overlap", "prototype", "stable", "converged", "sweeps"}
     assert out["overlap"].shape == (3,)
@@ -671,7 +675,7 @@ def test_recall_experiment_outputs(gen):
 
 
 def test_classify_states():
-    """Checks eq. (2.7) and the spurious-state classes: patterns, reversed patterns, the
+    """Checks eq-hopfield-mixture and the spurious-state classes: patterns, reversed patterns, the
     3-mixture and a random state are recognised."""
     combos = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=4)), dtype=torch.float64)
     x = combos.T.repeat(1, 10)  # 4 patterns, d = 160, exactly balanced
@@ -686,7 +690,7 @@ def test_classify_states():
 # helpers, module behaviour, demo
 # ---------------------------------------------------------------------------------------------
 def test_overlap_and_overlaps(gen):
-    """Checks eq. (2.2): m = a.b/d = 1 - 2 Hamming/d, paired and all-pairs forms."""
+    """Checks eq-hopfield-overlap: m = a.b/d = 1 - 2 Hamming/d, paired and all-pairs forms."""
     x = _pm1((4, 50), gen)
     y = H.corrupt(x, 0.2, generator=gen)
     torch.testing.assert_close(H.overlap(x, y), torch.full((4,), 0.6, dtype=torch.float64))
@@ -696,7 +700,8 @@ def test_overlap_and_overlaps(gen):
 
 
 def test_recall_result_shapes(gen):
-    """Checks eq. (2.3): recall of one state returns scalars, of a batch returns [B] tensors."""
+    """Checks eq-hopfield-update: recall of one state returns scalars, of a batch returns [B]
+    tensors."""
     x = _pm1((3, 30), gen, dtype=torch.float32)
     net = HopfieldNetwork(30).store(x)
     r = net.recall(x[0])
@@ -732,7 +737,7 @@ def test_results_are_result_dataclasses(gen):
 
 
 def test_state_dict_round_trip(gen):
-    """Checks eq. (2.1): saved and reloaded networks give identical fields and energies."""
+    """Checks eq-hopfield-hebb: saved and reloaded networks give identical fields and energies."""
     x = _pm1((5, 20), gen, dtype=torch.float32)
     for kwargs in ({"rule": "storkey"}, {"matrix_free": True}, {}):
         net = HopfieldNetwork(20, **kwargs).store(x)
@@ -745,8 +750,8 @@ def test_state_dict_round_trip(gen):
 
 
 def test_draw_recall_demo():
-    """Checks eqs. (2.1)-(2.3): the demo recalls a glyph perfectly with one stored pattern and
-    returns the axes it drew into, in a grid too."""
+    """Checks eq-hopfield-hebb to eq-hopfield-update: the demo recalls a glyph perfectly with one
+    stored pattern and returns the axes it drew into, in a grid too."""
     ax = H.draw_recall(n_patterns=1, corruption=0.3)
     assert ax.recall_overlap == 1.0
     ax = H.draw_recall(n_patterns=10, corruption=0.3, rule="pseudoinverse")
@@ -828,7 +833,7 @@ def test_bad_inputs(gen):
     pos=st.integers(0, 11),
 )
 def test_non_pm1_patterns_rejected(bad, pos):
-    """Checks eq. (2.1) preconditions: any entry other than +-1 is rejected by every rule."""
+    """Checks eq-hopfield-hebb preconditions: any entry other than +-1 is rejected by every rule."""
     x = torch.ones(3, 4)
     x.view(-1)[pos] = bad
     for rule in RULES:
@@ -842,7 +847,8 @@ def test_non_pm1_patterns_rejected(bad, pos):
 @pytest.mark.cuda
 @pytest.mark.parametrize("rule", RULES)
 def test_cuda_rules_match_cpu(rule):
-    """Checks eqs. (2.1), (2.12), (2.13) on CUDA: same weights as on the CPU, on the device."""
+    """Checks eq-hopfield-hebb, eq-hopfield-storkey, eq-hopfield-pinv on CUDA: same weights as on
+    the CPU, on the device."""
     x = ebmlib.random_patterns(20, 200, generator=torch.Generator().manual_seed(0))
     w = getattr(H, rule)(x.cuda())
     assert w.device.type == "cuda"
@@ -851,8 +857,8 @@ def test_cuda_rules_match_cpu(rule):
 
 @pytest.mark.cuda
 def test_cuda_energy_descent_and_recall():
-    """Checks eq. (2.5) and recall on CUDA: energy never rises over sweeps, patterns are fixed
-    points below capacity, matrix-free equals dense."""
+    """Checks eq-hopfield-descent and recall on CUDA: energy never rises over sweeps, patterns are
+    fixed points below capacity, matrix-free equals dense."""
     dev = torch.device("cuda")
     g = torch.Generator(device=dev).manual_seed(0)
     x = ebmlib.random_patterns(10, 500, generator=torch.Generator().manual_seed(1), device=dev)
@@ -872,7 +878,8 @@ def test_cuda_energy_descent_and_recall():
 
 @pytest.mark.cuda
 def test_cuda_one_step_error_rate():
-    """Checks eqs. (2.9)-(2.10) on CUDA, with the same binomial tolerance as on the CPU."""
+    """Checks eq-hopfield-perror-exact to eq-hopfield-perror on CUDA, with the same binomial
+    tolerance as on the CPU."""
     dev = torch.device("cuda")
     g = torch.Generator().manual_seed(2024)
     d, n, trials = 1000, 250, 120
