@@ -202,6 +202,10 @@ class BernoulliMixture(Result):
         check_tensor(self.log_p0, "log_p0", ndim=2, floating=True, finite=False)
         check_same_dtype(log_weights=self.log_weights, log_p1=self.log_p1, log_p0=self.log_p0)
         check_same_device(log_weights=self.log_weights, log_p1=self.log_p1, log_p0=self.log_p0)
+        for name in ("log_weights", "log_p1", "log_p0"):
+            t = getattr(self, name)
+            if bool((torch.isnan(t) | (t > 1e-6)).any()):  # -inf (probability 0) is fine
+                raise ValueError(f"{name} must hold log-probabilities (<= 0, no NaN)")
         if self.log_p1.shape != self.log_p0.shape or self.log_p1.shape[0] != len(self.log_weights):
             raise ValueError(
                 "log_p1 and log_p0 must both have shape [N, d] with N = len(log_weights), got "
@@ -479,6 +483,13 @@ class AttentionBM(nn.Module):
         """
         states = self._check_states(states)
         idx = self._check_indices(indices)
+        try:
+            torch.broadcast_shapes(states.shape[:-1], idx.shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"indices of shape {tuple(idx.shape)} must match the states of shape "
+                f"{tuple(states.shape)} (one index per state)"
+            ) from err
         x = self.patterns[idx]
         return 0.5 * (states * states).sum(-1) - (x * states).sum(-1)
 
@@ -1424,7 +1435,8 @@ def draw_annealing(
     angles = torch.tensor([0.3, 1.9, 3.4, 4.9], dtype=torch.float64)
     X = 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
     bm = AttentionBM(X, beta)
-    gen = torch.Generator().manual_seed(seed)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     start = 3.0 * torch.randn(n_samples, 2, generator=gen, dtype=torch.float64)
     res = bm.gibbs(start, steps=steps, generator=gen)
     if ax is None:

@@ -350,12 +350,14 @@ class BoltzmannMachine(nn.Module):
         nv = n if n_visible is None else check_int(n_visible, "n_visible", minimum=1)
         if nv > n:
             raise ValueError(f"n_visible must be <= {n} (the size of weights), got {nv}")
+        if bias is not None:
+            check_tensor(bias, "bias", shape=(n,), floating=True)
+            check_same_device(weights=weights, bias=bias)
+            check_same_dtype(weights=weights, bias=bias)
         bm = cls(nv, n - nv, dtype=weights.dtype, device=weights.device)
         with torch.no_grad():
             bm.weight.copy_(0.5 * (weights + weights.T))
             if bias is not None:
-                check_tensor(bias, "bias", shape=(n,), floating=True)
-                check_same_device(weights=weights, bias=bias)
                 bm.bias.copy_(bias)
         return bm
 
@@ -384,6 +386,7 @@ class BoltzmannMachine(nn.Module):
             h = torch.zeros(n, dtype=J.dtype, device=J.device)
         check_tensor(h, "h", shape=(n,), floating=True)
         check_same_device(J=J, h=h)
+        check_same_dtype(J=J, h=h)
         ones = torch.ones(n, dtype=J.dtype, device=J.device)
         bm = cls.from_weights(4.0 * J, 2.0 * h - 2.0 * (J @ ones))
         with torch.no_grad():
@@ -456,7 +459,12 @@ class BoltzmannMachine(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Uniformly random states of shape ``[*batch, n]`` (entries 0 or 1)."""
-        shape = (batch,) if isinstance(batch, int) else tuple(batch)
+        if isinstance(batch, int):
+            shape: tuple[Any, ...] = (batch,)
+        elif isinstance(batch, (Sequence, torch.Size)):
+            shape = tuple(batch)
+        else:
+            raise TypeError(f"batch must be an int or a sequence of ints, got {batch!r}")
         for k, b in enumerate(shape):
             check_int(b, f"batch[{k}]", minimum=1)
         check_generator(generator, device=self.weight.device)
@@ -521,7 +529,18 @@ class BoltzmannMachine(nn.Module):
         if units is None:
             idx = torch.arange(n)
         else:
-            idx = torch.as_tensor(units, dtype=torch.int64).reshape(-1).cpu()
+            bad = isinstance(units, str) or (
+                isinstance(units, torch.Tensor)
+                and (units.is_floating_point() or units.is_complex())
+            )
+            try:
+                idx = None if bad else torch.as_tensor(units, dtype=torch.int64).reshape(-1).cpu()
+            except (TypeError, ValueError, RuntimeError):
+                idx = None
+            if idx is None:
+                raise TypeError(
+                    f"units must be a sequence or tensor of integer indices, got {units!r}"
+                )
             if idx.numel() == 0:
                 raise ValueError("units must name at least one unit")
             if bool((idx < 0).any()) or bool((idx >= n).any()):
@@ -1297,6 +1316,8 @@ def anneal(
             schedule = torch.linspace(T_start, T_end, n_steps, dtype=torch.float64)
             if n_steps == 1:
                 schedule = torch.tensor([T_end], dtype=torch.float64)
+    if isinstance(schedule, torch.Tensor) and schedule.is_complex():
+        raise TypeError(f"schedule must hold real temperatures, got {schedule.dtype}")
     sched = torch.as_tensor(schedule, dtype=torch.float64).reshape(-1)
     if sched.numel() == 0:
         raise ValueError("schedule must hold at least one temperature")
@@ -1418,6 +1439,8 @@ def draw_distribution(
     gen = torch.Generator(device=machine.weight.device).manual_seed(
         check_int(seed, "seed", minimum=0)
     )
+    n_chains = check_int(n_chains, "n_chains", minimum=1)
+    sweeps = check_int(sweeps, "sweeps", minimum=0)
     with torch.no_grad():
         exact = machine.probabilities_exact(T).double().cpu()
         energies = machine.energies_exact().double().cpu()

@@ -48,6 +48,7 @@ from ._validation import (
     check_nonnegative,
     check_positive,
     check_probability,
+    check_same_device,
     check_same_dtype,
     check_tensor,
 )
@@ -183,8 +184,10 @@ def independent_log_likelihood(
         0-d float64 tensor: the mean over test rows of ``log p(v)`` in nats.
     """
     check_tensor(train, "train", ndim=2)
-    check_binary(train, "train")
     check_tensor(test, "test", ndim=2)
+    check_same_device(train=train, test=test)
+    check_same_dtype(train=train, test=test)
+    check_binary(train, "train")
     check_binary(test, "test")
     check_last_dim(test, "test", train.shape[1], "train")
     a = check_nonnegative(pseudocount, "pseudocount")
@@ -702,8 +705,8 @@ class RBM(nn.Module):
         n_chains = check_int(n_chains, "n_chains", minimum=1)
         device = self.W.device
         check_generator(generator, device=device)
+        n_betas = check_int(n_betas, "n_betas", minimum=2)
         if betas is None:
-            n_betas = check_int(n_betas, "n_betas", minimum=2)
             betas = torch.linspace(0.0, 1.0, n_betas, dtype=torch.float64, device=device)
         else:
             check_tensor(betas, "betas", ndim=1)
@@ -1028,6 +1031,7 @@ class RBM(nn.Module):
         monitor_every = check_int(monitor_every, "monitor_every", minimum=1)
         if monitor is not None:
             monitor = self._check_rows(monitor, "monitor")
+            check_same_dtype(data=data, monitor=monitor)
             self._check_exact("fit(monitor=...)")
         if method == "exact":
             self._check_exact('fit(method="exact")')
