@@ -138,6 +138,11 @@ def progress(
     """
     from tqdm.auto import tqdm
 
+    if total is not None:
+        if isinstance(total, bool) or not isinstance(total, int):
+            raise TypeError(f"total must be None or an integer, got {type(total).__name__}")
+        if total < 0:
+            raise ValueError(f"total must be >= 0, got {total}")
     if disable is None:
         disable = progress_disabled()
     return tqdm(iterable, desc=desc, total=total, disable=disable, **kwargs)
