@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -355,11 +356,8 @@ def interactive(fn: Callable[..., Any], /, **sliders: Any) -> Any:
 
 def _show_once(result: Any) -> Any:
     """Display a returned figure once (ipywidgets would show it twice) and close it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - the demos draw with matplotlib
-        return result
-    if isinstance(result, Figure):
+    figure = sys.modules.get("matplotlib.figure")  # a Figure implies matplotlib is imported
+    if figure is not None and isinstance(result, figure.Figure):
         from IPython.display import display
 
         display(result)

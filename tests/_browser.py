@@ -87,6 +87,7 @@ class Offline:
     def __init__(self, browser: Any, **context_options: Any):
         self.context = browser.new_context(**context_options)
         self.blocked: list[str] = []
+        self._pending: dict[int, dict[int, str]] = {}
         self.context.route("**/*", self._route)
 
     def _route(self, route: Any) -> None:
@@ -113,11 +114,34 @@ class Offline:
             if resp.status >= 400:
                 log["http"].append(f"{resp.url}: HTTP {resp.status}")
 
+        pending: dict[int, str] = {}
+
+        def started(req: Any) -> None:
+            pending[id(req)] = req.url
+
+        def ended(req: Any) -> None:
+            pending.pop(id(req), None)
+
         page.on("console", on_console)
         page.on("pageerror", lambda err: log["pageerror"].append(str(err)))
+        page.on("request", started)
+        page.on("requestfinished", ended)
         page.on("requestfailed", on_failed)
+        page.on("requestfailed", ended)
         page.on("response", on_response)
+        self._pending[id(page)] = pending
         return page, log
+
+    def settle(self, page: Any, timeout_ms: float) -> None:
+        """Wait until no request of ``page`` is in flight (then every failure has been seen)."""
+        pending = self._pending[id(page)]
+        waited = 0.0
+        while pending and waited < timeout_ms:
+            page.wait_for_timeout(100)
+            waited += 100
+        if pending:
+            urls = sorted(set(pending.values()))[:5]
+            raise AssertionError(f"requests unanswered after {timeout_ms / 1e3:.0f} s: {urls}")
 
     def close(self) -> None:
         self.context.close()

@@ -26,7 +26,7 @@ HTML = pathlib.Path(os.environ.get("EBMBOOK_HTML", ROOT / "_build" / "html"))
 BUILT = (HTML / "index.html").exists()
 NOT_BUILT = f"the book is not built ({HTML} has no index.html): run the README's build command"
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
-TIMEOUT_MS = 90_000  # generous: the machine may be busy
+TIMEOUT_MS = 180_000  # generous: the machine may be busy
 
 
 def _pages() -> list[str]:
@@ -186,7 +186,10 @@ def test_page_loads_offline_with_math_and_figures(site, rel):
             page.wait_for_url(f"**/{target}", timeout=TIMEOUT_MS)
             page.wait_for_load_state("load", timeout=TIMEOUT_MS)
         status = page.evaluate(_WAIT_MATHJAX)
-        page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => [...document.images].every(i => i.complete)", timeout=TIMEOUT_MS
+        )
+        offline.settle(page, TIMEOUT_MS)
         facts = page.evaluate(_PAGE_FACTS)
     finally:
         page.close()
