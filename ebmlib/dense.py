@@ -590,6 +590,33 @@ class DenseAssociativeMemory:
 
 
 # ---------------------------------------------------------------------- capacity theory
+_EXACT_DOUBLE_FACTORIAL = 299
+"""Largest ``k`` whose ``k!!`` :func:`poly_capacity` uses as a float (``299!!`` < 1e308)."""
+
+
+def _log_double_factorial(k: int) -> float:
+    """``log(k!!)`` for odd ``k >= 1``: ``k!! = k! / (2^((k-1)/2) ((k-1)/2)!)``."""
+    h = (k - 1) // 2
+    return math.lgamma(k + 1) - h * math.log(2.0) - math.lgamma(h + 1)
+
+
+def _real_array(d: Any, name: str) -> Any:
+    """``d`` as a float numpy array of finite numbers, or a named ``TypeError``/``ValueError``."""
+    import numpy as np
+
+    if isinstance(d, (str, bytes, bool)) or (
+        isinstance(d, np.ndarray) and d.dtype.kind not in "iuf"
+    ):
+        raise TypeError(f"{name} must be a real number or an array of real numbers, got {d!r}")
+    try:
+        arr = np.asarray(d, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a real number or an array of real numbers") from err
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {d}")
+    return arr
+
+
 def double_factorial(k: int) -> int:
     """``k!! = k (k-2) (k-4) ...`` with ``(-1)!! = 0!! = 1``."""
     k = check_int(k, "k", minimum=-1)
@@ -624,13 +651,20 @@ def poly_capacity(d: Any, n: int) -> Any:
         check_tensor(d, "d", floating=True)
         if not bool((d > 1).all()):
             raise ValueError("d must be > 1")
-        return d ** (n - 1) / (2 * double_factorial(2 * n - 3) * torch.log(d))
+        if 2 * n - 3 <= _EXACT_DOUBLE_FACTORIAL:
+            return d ** (n - 1) / (2 * double_factorial(2 * n - 3) * torch.log(d))
+        log_c = (n - 1) * torch.log(d) - math.log(2.0) - _log_double_factorial(2 * n - 3)
+        return torch.exp(log_c - torch.log(torch.log(d)))
     import numpy as np
 
-    d_arr = np.asarray(d, dtype=float)
+    d_arr = _real_array(d, "d")
     if np.any(d_arr <= 1):
         raise ValueError("d must be > 1")
-    out = d_arr ** (n - 1) / (2 * double_factorial(2 * n - 3) * np.log(d_arr))
+    if 2 * n - 3 <= _EXACT_DOUBLE_FACTORIAL:
+        out = d_arr ** (n - 1) / (2 * double_factorial(2 * n - 3) * np.log(d_arr))
+    else:  # (2n-3)!! beyond float64: the same formula in the log domain (it may underflow to 0)
+        log_c = (n - 1) * np.log(d_arr) - math.log(2.0) - _log_double_factorial(2 * n - 3)
+        out = np.exp(log_c - np.log(np.log(d_arr)))
     return float(out) if out.ndim == 0 else out
 
 
@@ -680,8 +714,8 @@ def exp_capacity_pairs(d: Any, p_ok: float = 0.5) -> Any:
     p_ok = check_probability(p_ok, "p_ok", open_left=True)
     if p_ok >= 1:
         raise ValueError("p_ok must be < 1")
-    d_arr = np.asarray(d, dtype=float)
-    if not np.all(np.isfinite(d_arr)) or np.any(d_arr < 1):
+    d_arr = _real_array(d, "d")
+    if np.any(d_arr < 1):
         raise ValueError(f"d must be finite and >= 1, got {d}")
     pairs = 2.0**d_arr * math.log(1.0 / p_ok) / d_arr  # N (N - 1) / 2
     out = 0.5 + np.sqrt(0.25 + 2.0 * pairs)

@@ -286,6 +286,8 @@ def overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     a, b : torch.Tensor, shapes ``[..., d]`` that broadcast
+        Floating tensors must share one dtype (a mismatch raises ``TypeError``); integer
+        tensors are converted.
 
     Returns
     -------
@@ -298,7 +300,14 @@ def overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"a and b must have the same last dimension, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
-    dtype = torch.promote_types(_as_float(a).dtype, _as_float(b).dtype)
+    try:
+        torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    except RuntimeError as err:
+        raise ValueError(
+            f"a and b must have shapes [..., d] that broadcast, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        ) from err
+    dtype = check_same_dtype(a=a, b=b)  # one floating dtype (integer tensors are converted)
     return (a.to(dtype) * b.to(dtype)).sum(-1) / a.shape[-1]
 
 
@@ -322,7 +331,7 @@ def overlaps(states: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
             f"states must have last dimension {patterns.shape[-1]} to match patterns, "
             f"got shape {tuple(states.shape)}"
         )
-    dtype = torch.promote_types(_as_float(states).dtype, _as_float(patterns).dtype)
+    dtype = check_same_dtype(states=states, patterns=patterns)
     return states.to(dtype) @ patterns.to(dtype).T / patterns.shape[-1]
 
 
@@ -765,8 +774,16 @@ class HopfieldNetwork(nn.Module):
         """
         s, single = self._prep(states)
         if isinstance(units, torch.Tensor):
-            if units.is_floating_point() or units.dim() > 1:
-                raise TypeError("units must be an int or a 0-d/1-d integer tensor")
+            if (
+                units.is_floating_point()
+                or units.is_complex()
+                or units.dtype == torch.bool
+                or units.dim() > 1
+            ):
+                raise TypeError(
+                    f"units must be an int or a 0-d/1-d integer tensor, got dtype {units.dtype} "
+                    f"and shape {tuple(units.shape)}"
+                )
             u = units.to(device=s.device, dtype=torch.long).reshape(-1)
         else:
             u = torch.tensor([check_int(units, "units")], device=s.device)
@@ -1124,6 +1141,8 @@ def recall_experiment(
     d = check_int(d, "d", minimum=2)
     n = check_int(n_patterns, "n_patterns", minimum=1)
     check_choice(rule, "rule", RULES)
+    corruption = check_probability(corruption, "corruption")
+    correlation = check_probability(correlation, "correlation")
     n_cues = min(check_int(n_cues, "n_cues", minimum=1), n)
     trials = check_int(trials, "trials", minimum=1)
     check_generator(generator, device="cpu")
@@ -1196,6 +1215,22 @@ def classify_states(
     return out
 
 
+def _as_real_vector(x: Any, name: str) -> torch.Tensor:
+    """A finite real sequence or tensor as a float64 vector, or a ``TypeError``/``ValueError``
+    naming ``name``."""
+    if isinstance(x, (str, bytes)) or not isinstance(x, (torch.Tensor, list, tuple)):
+        raise TypeError(f"{name} must be a sequence or tensor of numbers, got {type(x).__name__}")
+    if isinstance(x, torch.Tensor) and (x.is_complex() or x.dtype == torch.bool):
+        raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {x.dtype}")
+    try:
+        v = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a sequence or tensor of real numbers") from err
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return v
+
+
 def estimate_capacity(
     alphas: torch.Tensor | list[float], retrieved: torch.Tensor | list[float], level: float = 0.5
 ) -> float:
@@ -1214,8 +1249,9 @@ def estimate_capacity(
     -------
     float
     """
-    a = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
-    r = torch.as_tensor(retrieved, dtype=torch.float64).reshape(-1)
+    a = _as_real_vector(alphas, "alphas")
+    r = _as_real_vector(retrieved, "retrieved")
+    check_same_dtype(alphas=alphas, retrieved=retrieved)
     if a.numel() != r.numel() or a.numel() < 2:
         raise ValueError("alphas and retrieved must have the same length (at least 2)")
     if not bool((a[1:] > a[:-1]).all()):

@@ -509,6 +509,13 @@ def flip_probability(dE: torch.Tensor, T: Any, rule: str = "metropolis") -> torc
             raise TypeError(f"T must hold real temperatures, got a tensor of dtype {T.dtype}")
         check_same_device(dE=dE, T=T)
         check_tensor(T, "T")
+        try:
+            torch.broadcast_shapes(dE.shape, T.shape)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"T of shape {tuple(T.shape)} does not broadcast against dE of shape "
+                f"{tuple(dE.shape)}"
+            ) from exc
         T = T.to(dE.dtype)  # a temperature is a parameter: converted to the dtype of dE
         if not bool((T > 0).all()):
             raise ValueError("T must be > 0 everywhere")
@@ -579,6 +586,10 @@ def reference_sweeps(
     """
     check_tensor(spins, "spins", min_ndim=2)
     check_choice(rule, "rule", _RULES)
+    if spins.shape[-1] != spins.shape[-2]:
+        raise ValueError(
+            f"spins must have shape [..., L, L] (a square lattice), got {tuple(spins.shape)}"
+        )
     L = spins.shape[-1]
     return IsingModel(L, J=J, h=h)._sweep(rule, spins, T, sweeps, generator, "plain")
 
@@ -817,6 +828,10 @@ class IsingModel:
         if isinstance(batch, int) and not isinstance(batch, bool):
             batch = (batch,)
         batch = tuple(check_int(b, "batch", minimum=1) for b in batch)
+        if isinstance(sign, torch.Tensor):
+            if sign.numel() != 1:
+                raise TypeError(f"sign must be 1 or -1, got a tensor of shape {tuple(sign.shape)}")
+            sign = sign.item()
         check_choice(sign, "sign", (1, -1))
         return torch.full((*batch, self.L, self.L), float(sign), device=self.device, dtype=dtype)
 
@@ -1114,6 +1129,8 @@ def susceptibility(m: torch.Tensor, T: Any, n_spins: int, dim: int = 0) -> torch
     check_tensor(m, "m", floating=True)
     n_spins = check_int(n_spins, "n_spins", minimum=1)
     t = _as_float_tensor(T).to(m.device, m.dtype)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"T must be finite, got {T}")
     if not bool((t > 0).all()):
         raise ValueError("T must be > 0 everywhere")
     return n_spins * ((m**2).mean(dim) - m.abs().mean(dim) ** 2) / t
