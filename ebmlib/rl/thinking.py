@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 
 from .._states import MAX_EXACT_UNITS, binary_states
-from .._validation import check_generator, check_int, check_positive, check_tensor
+from .._validation import check_choice, check_generator, check_int, check_positive, check_tensor
 from ._nets import _mlp, _seeded_init
 from .buffer import ReplayBuffer
 from .config import DeepQConfig, _build, schedule_value
@@ -187,9 +187,10 @@ def sample_thoughts(
 def thought_log_probs(u: torch.Tensor, X: torch.Tensor, T: float = 1.0) -> torch.Tensor:
     r"""Exact :math:`\log p_T(a)` of every thought, by enumeration (small ``n`` only).
 
-    :math:`p_T(a) \propto \sum_i e^{(u_i + x_i^\top a)/T}`; thoughts in the order of
-    :func:`ebmlib._states.binary_states` (bit ``j`` of the index is proposition ``j``).
-    Returns ``[B, 2**n]``.
+    :math:`p_T(a) \propto \sum_i e^{(u_i + x_i^\top a)/T}`
+    (chapter 13, :math:numref:`eq-thinking-pt`); thought ``k`` is the binary expansion of
+    ``k`` with the least significant bit first (bit ``j`` of ``k`` is proposition ``j``), the
+    order of every enumeration in ``ebmlib``. Returns ``[B, 2**n]``.
     """
     _check_patterns(u, X)
     T = check_positive(T, "T")
@@ -307,9 +308,9 @@ class AttentionQ(torch.nn.Module):
     * **Greedy** (:meth:`greedy`): the zero-temperature limit: the best of the :math:`N` pattern
       modes (:func:`pattern_modes`) and the empty thought by :math:`Q`.
     * **Learning** (:meth:`update`): the shared replay buffer and TD step
-      (:func:`~ebmlib.rl.agents.td_step`, Huber loss on :math:`r + \gamma \max_{a'} Q(s', a')`
-      with a target copy); the max over thoughts is taken over the target network's pattern
-      modes at :math:`s'`.
+      (:func:`~ebmlib.rl.agents.td_step`, Huber loss on :math:`r + \gamma V(s')` with a target
+      copy), the successor value :math:`V` taken over thoughts sampled from the machine at
+      :math:`s'` (or over its pattern modes, ``backup="max"``).
 
     Parameters
     ----------
@@ -326,6 +327,11 @@ class AttentionQ(torch.nn.Module):
         Inverse temperature of the free energy.
     gibbs_steps : int
         Block Gibbs steps per action.
+    backup : {"sample", "max"}
+        Successor value of the TD target: thoughts sampled from the machine, or the best
+        pattern mode (see :meth:`next_value`).
+    n_backup : int
+        Sampled thoughts per successor state (``backup="sample"``).
     generator : torch.Generator, optional
         Source of the initial weights, minibatches and (by default) the actions (a CPU
         generator; sampling on another device then uses that device's global generator).
@@ -344,6 +350,8 @@ class AttentionQ(torch.nn.Module):
         n_patterns: int = 16,
         beta: float = 1.0,
         gibbs_steps: int = 1,
+        backup: str = "sample",
+        n_backup: int = 4,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         **overrides: Any,
@@ -360,6 +368,8 @@ class AttentionQ(torch.nn.Module):
         self.n_props = int(action_space.shape[0])
         self.generator = check_generator(generator)
         self.gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
+        self.backup = check_choice(backup, "backup", ("sample", "max"))
+        self.n_backup = check_int(n_backup, "n_backup", minimum=1)
         self.qnet = AttentionQNet(
             self.n_obs, self.n_props, n_patterns, self.config.hidden, beta, generator
         ).to(device)
@@ -446,9 +456,31 @@ class AttentionQ(torch.nn.Module):
         a, _, _ = gibbs_thoughts(u, X, T, self.gibbs_steps, a0=a0, generator=g)
         return a[0].cpu().numpy().astype(np.int8)
 
+    @torch.no_grad()
     def next_value(self, net: torch.nn.Module, next_obs: torch.Tensor) -> torch.Tensor:
-        r""":math:`\max_{a'} Q(s', a')` over the pattern modes of ``net`` at ``s'``, ``[B]``."""
-        return self._best_mode(net, next_obs)[1]
+        r"""The successor value of the TD target, ``[B]``.
+
+        ``backup="sample"`` (the default): the mean of ``net`` (the target copy) over
+        ``n_backup`` thoughts drawn from the online machine at the current temperature,
+        :math:`\frac1K\sum_k Q_{\bar\theta}(s', a'_k)` with :math:`a'_k \sim p_T(a \mid s')`
+        (chapter 13, :math:numref:`eq-thinking-td`: expected SARSA for the agent's own Boltzmann
+        policy; as :math:`T \to 0` it becomes the max). ``backup="max"``: the best pattern mode
+        of the online network at :math:`s'` valued by ``net`` (double Q-learning). A max over
+        thoughts adds up the positive errors of every proposition whose value is near zero and
+        extrapolates to thoughts that are never taken, so its upward bias can be larger than
+        that of a max over a few actions (chapter 13).
+        """
+        if self.backup == "max":
+            best, _ = self._best_mode(self.qnet, next_obs)
+            return net(next_obs, best[:, None, :])[:, 0]
+        u, X = self.qnet.patterns(next_obs)
+        k = self.n_backup
+        a, _ = sample_thoughts(
+            u.repeat_interleave(k, 0), X.repeat_interleave(k, 0), self.current_T,
+            generator=self._gen(None),
+        )  # fmt: skip
+        q = net(next_obs, a.view(next_obs.shape[0], k, -1))
+        return q.mean(-1)
 
     def update(
         self,
