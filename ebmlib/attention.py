@@ -75,6 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._optional import require
 from ._validation import (
     check_finite,
     check_generator,
@@ -1625,7 +1626,7 @@ def draw_winner_take_all(
     matplotlib.figure.Figure
         The figure drawn into.
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz", feature="attention.draw_winner_take_all")
 
     beta = check_positive(beta, "beta")
     if scores is None:

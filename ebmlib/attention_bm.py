@@ -50,6 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._optional import require
 from ._states import MAX_EXACT_UNITS, binary_states, state_chunks
 from ._validation import (
     check_choice,
@@ -220,6 +221,12 @@ class BernoulliMixture(Result):
         check_tensor(weights, "weights", ndim=1, floating=True)
         check_tensor(probs, "probs", ndim=2, floating=True)
         check_same_dtype(weights=weights, probs=probs)
+        check_same_device(weights=weights, probs=probs)
+        if probs.shape[0] != weights.shape[0]:
+            raise ValueError(
+                f"probs must have one row per component ({weights.shape[0]} weights), got "
+                f"shape {tuple(probs.shape)}"
+            )
         if bool((weights < 0).any()) or abs(float(weights.sum()) - 1.0) > 1e-6:
             raise ValueError("weights must be >= 0 and sum to 1")
         if bool(((probs < 0) | (probs > 1)).any()):
@@ -761,12 +768,12 @@ class AttentionBM(nn.Module):
 
         .. math::
 
-            P_{ab} = \mathbb{E}_{\xi \sim \mathcal N(x_a, I/\beta)}
-                     \big[\mathrm{softmax}(\beta X^\top \xi)_b\big]
+            P_{ii'} = \mathbb{E}_{\xi \sim \mathcal N(x_i, I/\beta)}
+                      \big[\mathrm{softmax}(\beta X^\top \xi)_{i'}\big]
 
         (:math:numref:`eq-abm-index-kernel`). It is reversible with respect to the weights
-        ``w`` of :meth:`log_mixture_weights`; ``1 / (1 - P_aa)`` is the mean number of steps
-        the sampler stays at memory ``a``, and the second eigenvalue sets the mixing time.
+        ``w`` of :meth:`log_mixture_weights`; ``1 / (1 - P_ii)`` is the mean number of steps
+        the sampler stays at memory ``i``, and the second eigenvalue sets the mixing time.
 
         The integrand depends on ``xi`` only through its projection on the span of the
         patterns, so the expectation is an integral over ``r = rank(X)`` Gaussian coordinates;
@@ -950,7 +957,7 @@ class AttentionBM(nn.Module):
     # -- learning ----------------------------------------------------------------------------
 
     def _phase_statistic(self, states: torch.Tensor) -> torch.Tensor:
-        """The one statistic of both phases, ``mean_m p(i | xi_m) xi_m``, ``[N, d]``."""
+        """The one statistic of both phases, ``mean_l p(i | xi^(l)) xi^(l)``, ``[N, d]``."""
         r = self._index_probs(states)  # [n, N]
         return r.T @ states / states.shape[0]
 
@@ -972,14 +979,14 @@ class AttentionBM(nn.Module):
         .. math::
 
             \frac{\partial \mathcal L}{\partial x_i}
-            = \beta\Big(\frac1n\sum_m p(i \mid \xi_m)\,\xi_m - w_i\, x_i\Big)
+            = \beta\Big(\frac1n\sum_\ell p(i \mid \xi^{(\ell)})\,\xi^{(\ell)} - w_i\, x_i\Big)
 
         (:math:numref:`eq-abm-ml`): data ("clamped") phase minus model ("free") phase, with
         :math:`\mathbb{E}_{\text{model}}[p(i\mid\xi)\xi] = w_i x_i` exactly. Equivalently
         (:math:numref:`eq-abm-ml-split`) the gradient of a Gaussian mixture's log-likelihood in
         its means with the weights held at ``w``, plus :math:`\beta x_i (\bar r_i - w_i)`
-        with :math:`\bar r_i = \frac1n\sum_m p(i\mid\xi_m)`: the weights are tied to the norms,
-        so this is not an equal-weight (or any fixed-weight) mixture fit.
+        with :math:`\bar r_i = \frac1n\sum_\ell p(i\mid\xi^{(\ell)})`: the weights are tied to the
+        norms, so this is not an equal-weight (or any fixed-weight) mixture fit.
 
         Parameters
         ----------
@@ -1193,12 +1200,12 @@ def bernoulli_mixture_em(
 ) -> EMResult:
     r"""Fit a Bernoulli mixture (:class:`BernoulliMixture`) to binary rows by EM.
 
-    E-step: responsibilities :math:`r_{mi} = P(i \mid v_m)`. M-step:
+    E-step: responsibilities :math:`r_{\ell i} = P(i \mid v^{(\ell)})`. M-step:
 
     .. math::
 
-        \tilde w_i = \frac1n \sum_m r_{mi}, \qquad
-        \theta_{ij} = \frac{\sum_m r_{mi} v_{mj} + a}{\sum_m r_{mi} + 2a},
+        \tilde w_i = \frac1n \sum_\ell r_{\ell i}, \qquad
+        \theta_{ij} = \frac{\sum_\ell r_{\ell i} v^{(\ell)}_j + a}{\sum_\ell r_{\ell i} + 2a},
 
     the maximum a posteriori update under a Beta(:math:`a+1, a+1`) prior on every pixel
     probability (``a = pseudo_count``; ``a = 0`` is plain maximum likelihood). Each iteration
@@ -1429,7 +1436,7 @@ def draw_annealing(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz", feature="attention_bm.draw_annealing")
 
     beta = check_positive(beta, "beta")
     angles = torch.tensor([0.3, 1.9, 3.4, 4.9], dtype=torch.float64)

@@ -1,13 +1,13 @@
 """Boltzmann machines: stochastic binary units, Gibbs sampling, exact enumeration, learning.
 
-A Boltzmann machine (chapter 6) has ``n = n_visible + n_hidden`` binary units ``s_j in {0, 1}``,
-a symmetric weight matrix ``W`` with zero diagonal and biases ``b``. Its energy
-(:math:numref:`eq-boltzmann-energy`) and distribution at temperature ``T``
+A Boltzmann machine (chapter 6) has ``d = n_visible + n_hidden`` binary units ``xi_j in {0, 1}``
+(``n`` in the code), a symmetric weight matrix ``W`` with zero diagonal and biases ``b``. Its
+energy (:math:numref:`eq-boltzmann-energy`) and distribution at temperature ``T``
 (:math:numref:`eq-boltzmann-distribution`) are
 
 .. math::
 
-    E(s) = -\\tfrac12 s^T W s - b^T s, \\qquad p_T(s) = e^{-E(s)/T} / Z_T .
+    E(\\xi) = -\\tfrac12 \\xi^T W \\xi - b^T \\xi, \\qquad p_T(\\xi) = e^{-E(\\xi)/T} / Z_T .
 
 Units are ordered visible first, then hidden. States are rows: a batch of states has shape
 ``[B, n]``. Exact quantities (``log Z``, probabilities, moments) enumerate all ``2^n`` states as
@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from . import _states
+from ._optional import require
 from ._states import MAX_EXACT_UNITS, binary_states, state_chunks
 from ._validation import (
     check_binary,
@@ -216,7 +217,7 @@ class BoltzmannHistory(Result):
     epoch : list of int
         Epoch number (1, 2, ...).
     corr_gap : list of float
-        ``max |<s_i s_j>_data - <s_i s_j>_model|`` of the epoch's last update.
+        ``max |<xi_j xi_k>_data - <xi_j xi_k>_model|`` of the epoch's last update.
     log_likelihood : list of float
         Exact mean log-likelihood of the training data (nats per example); empty when not
         tracked.
@@ -241,10 +242,10 @@ class BoltzmannMachine(nn.Module):
 
     .. math::
 
-        E(s) = -\\tfrac12 s^T W s - b^T s + c, \\qquad p_T(s) = \\frac{e^{-E(s)/T}}{Z_T},
-        \\qquad Z_T = \\sum_s e^{-E(s)/T},
+        E(\\xi) = -\\tfrac12 \\xi^T W \\xi - b^T \\xi + E_0, \\qquad
+        p_T(\\xi) = \\frac{e^{-E(\\xi)/T}}{Z_T}, \\qquad Z_T = \\sum_\\xi e^{-E(\\xi)/T},
 
-    with ``W`` symmetric and zero on the diagonal (``c`` is a constant offset, zero unless the
+    with ``W`` symmetric and zero on the diagonal (``E_0`` is a constant offset, zero unless the
     machine was built by :meth:`from_ising`). Units ``0 .. n_visible - 1`` are visible, the
     remaining ``n_hidden`` are hidden.
 
@@ -363,12 +364,13 @@ class BoltzmannMachine(nn.Module):
 
     @classmethod
     def from_ising(cls, J: torch.Tensor, h: torch.Tensor | None = None) -> BoltzmannMachine:
-        """The {0, 1} machine whose energy equals an Ising energy of the spins ``sigma = 2s - 1``.
+        """The {0, 1} machine whose energy equals an Ising energy of the spins ``xi_pm = 2 xi - 1``.
 
-        With ``E_Ising(sigma) = -1/2 sigma^T J sigma - h^T sigma`` (``J`` symmetric, zero
-        diagonal), substituting ``sigma = 2 s - 1`` gives ``W = 4 J``, ``b = 2 h - 2 J 1`` and
-        the constant ``c = -1/2 1^T J 1 + h^T 1``, stored in ``energy_offset``, so
-        ``machine.energy(s) == E_Ising(2 s - 1)`` exactly (chapter 6,
+        With ``E_pm(xi_pm) = -1/2 xi_pm^T J xi_pm - h^T xi_pm`` (``J`` symmetric, zero
+        diagonal; ``h`` is the field written ``b^pm`` in the book), substituting
+        ``xi_pm = 2 xi - 1`` gives ``W = 4 J``, ``b = 2 h - 2 J 1`` and the constant
+        ``E_0 = -1/2 1^T J 1 + h^T 1``, stored in ``energy_offset``, so
+        ``machine.energy(xi) == E_pm(2 xi - 1)`` exactly (chapter 6,
         :math:numref:`eq-boltzmann-ising`).
 
         Parameters
@@ -376,7 +378,7 @@ class BoltzmannMachine(nn.Module):
         J : torch.Tensor
             Couplings, shape ``[n, n]``, symmetric with zero diagonal.
         h : torch.Tensor, optional
-            Fields, shape ``[n]`` (default zeros).
+            Fields ``b^pm`` of the spins, shape ``[n]`` (default zeros).
         """
         check_tensor(J, "J", ndim=2, floating=True)
         n = J.shape[0]
@@ -419,7 +421,7 @@ class BoltzmannMachine(nn.Module):
 
     # -- energy and conditionals --------------------------------------------------------------
     def energy(self, states: torch.Tensor) -> torch.Tensor:
-        """Energy ``E(s) = -1/2 s^T W s - b^T s + c`` of each state
+        """Energy ``E(xi) = -1/2 xi^T W xi - b^T xi + E_0`` of each state
         (:math:numref:`eq-boltzmann-energy`).
 
         Parameters
@@ -440,10 +442,10 @@ class BoltzmannMachine(nn.Module):
         return -0.5 * ((s @ W) * s).sum(-1) - s @ self.bias + self.energy_offset
 
     def local_field(self, states: torch.Tensor) -> torch.Tensor:
-        """Local fields ``h_i = sum_j W_ij s_j + b_i`` (:math:numref:`eq-boltzmann-conditional`).
+        """Local fields ``a_j = sum_k W_jk xi_k + b_j`` (:math:numref:`eq-boltzmann-conditional`).
 
-        ``h_i = E(s with s_i = 0) - E(s with s_i = 1)``, so the heat-bath probability of
-        ``s_i = 1`` given the other units is ``sigmoid(h_i / T)``.
+        ``a_j = E(xi with xi_j = 0) - E(xi with xi_j = 1)``, so the heat-bath probability of
+        ``xi_j = 1`` given the other units is ``sigmoid(a_j / T)``.
 
         Returns
         -------
@@ -490,7 +492,7 @@ class BoltzmannMachine(nn.Module):
     ) -> torch.Tensor:
         """Heat-bath (Gibbs) sweeps, batched over chains (:math:numref:`eq-boltzmann-conditional`).
 
-        Each unit ``i`` in turn is set to 1 with probability ``sigmoid(h_i / T)`` given the
+        Each unit ``j`` in turn is set to 1 with probability ``sigmoid(a_j / T)`` given the
         current values of all the others, for every chain at once. One sweep visits each unit
         in ``units`` once: in index order (``order="sequential"``) or in a fresh random order per
         sweep (``order="random"``; one order per sweep, shared by all chains of the batch, so
@@ -572,7 +574,7 @@ class BoltzmannMachine(nn.Module):
             u = torch.rand((idx.numel(), x.shape[1]), generator=generator, device=s.device,
                            dtype=s.dtype)  # fmt: skip
             for k, i in enumerate(idx.tolist()):
-                field = W[i] @ x + b[i]  # local field h_i of every chain, [B]
+                field = W[i] @ x + b[i]  # local field a_i of every chain, [B]
                 x[i] = (u[k] < torch.sigmoid(field / T)).to(x.dtype)
         return x.T
 
@@ -610,7 +612,7 @@ class BoltzmannMachine(nn.Module):
         return torch.cat([self._energy(s) for s in self._chunks(n)])
 
     def log_partition_exact(self, T: float = 1.0) -> torch.Tensor:
-        """``log Z_T = log sum_s exp(-E(s)/T)`` by enumerating all ``2^n`` states
+        """``log Z_T = log sum_xi exp(-E(xi)/T)`` by enumerating all ``2^n`` states
         (:math:numref:`eq-boltzmann-distribution`).
 
         Vectorised over chunks of ``2^15`` states and combined with ``logsumexp``.
@@ -633,7 +635,7 @@ class BoltzmannMachine(nn.Module):
         T : float
             Temperature (> 0).
         over : {"joint", "visible"}
-            ``"joint"``: ``p_T(s)`` for all ``2^n`` joint states ``s = (v, h)``, shape ``[2^n]``.
+            ``"joint"``: ``p_T(xi)`` for all ``2^n`` joint states ``xi = (v, h)``, shape ``[2^n]``.
             ``"visible"``: the visible marginal ``p_T(v) = sum_h p_T(v, h)``, shape
             ``[2^n_visible]`` (the same as ``"joint"`` without hidden units).
 
@@ -719,7 +721,7 @@ class BoltzmannMachine(nn.Module):
         return -self.free_energy(visible, T) / T - self.log_partition_exact(T)
 
     def log_likelihood(self, data: torch.Tensor) -> torch.Tensor:
-        """Mean exact log-likelihood ``(1/N) sum_n log p(v_n)`` at ``T = 1`` (nats per example)."""
+        """Mean exact log-likelihood ``(1/n) sum_l log p(v^(l))`` at ``T = 1`` (nats per row)."""
         data = self._check_data(data)
         return self.log_prob_exact(data).mean()
 
@@ -735,7 +737,7 @@ class BoltzmannMachine(nn.Module):
 
     # -- statistics and the learning rule ------------------------------------------------------
     def _moments(self, s: torch.Tensor, w: torch.Tensor | None = None):
-        """Weighted mean ``<s>`` and ``<s s^T>`` of rows ``s`` (weights ``w`` sum to 1)."""
+        """Weighted mean ``<xi>`` and ``<xi xi^T>`` of the rows ``s`` (weights ``w`` sum to 1)."""
         if w is None:
             w = torch.full((s.shape[0],), 1.0 / s.shape[0], dtype=s.dtype, device=s.device)
         mean = w @ s
@@ -752,7 +754,7 @@ class BoltzmannMachine(nn.Module):
         sweeps: int = 1,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Free-phase moments ``<s_i>`` and ``<s_i s_j>`` under ``p_T``
+        """Free-phase moments ``<xi_j>`` and ``<xi_j xi_k>`` under ``p_T``
         (:math:numref:`eq-boltzmann-rule`).
 
         Parameters
@@ -799,7 +801,7 @@ class BoltzmannMachine(nn.Module):
         sweeps: int = 10,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clamped-phase moments ``<s_i>_data`` and ``<s_i s_j>_data``
+        """Clamped-phase moments ``<xi_j>_data`` and ``<xi_j xi_k>_data``
         (:math:numref:`eq-boltzmann-rule`).
 
         The visible units are clamped to the rows of ``data``; hidden units (if any) follow
@@ -876,8 +878,8 @@ class BoltzmannMachine(nn.Module):
         """The Boltzmann learning rule: gradient of the mean log-likelihood
         (:math:numref:`eq-boltzmann-rule`).
 
-        ``dL/dw_ij = <s_i s_j>_data - <s_i s_j>_model`` for each pair ``i != j`` (one coupling
-        per pair) and ``dL/db_i = <s_i>_data - <s_i>_model``, at ``T = 1``, of the mean
+        ``dL/dW_jk = <xi_j xi_k>_data - <xi_j xi_k>_model`` for each pair ``j != k`` (one
+        coupling per pair) and ``dL/db_j = <xi_j>_data - <xi_j>_model``, at ``T = 1``, of the mean
         log-likelihood :math:numref:`eq-boltzmann-loglik`.
 
         Parameters
@@ -926,7 +928,7 @@ class BoltzmannMachine(nn.Module):
         Each update is gradient ascent on the mean log-likelihood
         :math:numref:`eq-boltzmann-loglik` along the rule :math:numref:`eq-boltzmann-rule`:
 
-        ``W += lr (<s s^T>_data - <s s^T>_model - weight_decay W)`` (off the diagonal),
+        ``W += lr (<xi xi^T>_data - <xi xi^T>_model - weight_decay W)`` (off the diagonal),
         ``b += lr (<s>_data - <s>_model)``.
 
         The clamped ("data") phase fixes the visible units to the data; the free ("model")
@@ -1035,7 +1037,8 @@ class BoltzmannMachine(nn.Module):
         """Exact heat-bath transition matrix over all ``2^n`` states
         (:math:numref:`eq-boltzmann-detailed-balance`, :math:numref:`eq-boltzmann-stationary`).
 
-        ``P[a, b]`` is the probability of moving from state ``a`` to state ``b`` (rows sum to 1),
+        ``P[m, m']`` is the probability of moving from state number ``m`` to state number ``m'``
+        (rows sum to 1),
         in the order of :func:`binary_states`.
 
         Parameters
@@ -1083,9 +1086,9 @@ class BoltzmannMachine(nn.Module):
         """Exact distribution of the Gibbs sampler after each of ``sweeps`` sequential sweeps.
 
         Computes ``p_k = p_0 P^k`` for the sweep kernel of :meth:`transition_matrix`
-        (``kind="sweep"``) without forming the matrix: updating unit ``i`` pools the mass of each
-        pair of states that differ only in unit ``i`` and splits it as ``1 - q`` : ``q`` with
-        ``q = sigmoid(h_i / T)`` (:math:numref:`eq-boltzmann-conditional`). Cost ``O(n 2^n)``
+        (``kind="sweep"``) without forming the matrix: updating unit ``j`` pools the mass of each
+        pair of states that differ only in unit ``j`` and splits it as ``1 - q`` : ``q`` with
+        ``q = sigmoid(a_j / T)`` (:math:numref:`eq-boltzmann-conditional`). Cost ``O(n 2^n)``
         per sweep.
 
         Parameters
@@ -1117,8 +1120,8 @@ class BoltzmannMachine(nn.Module):
         pairs = []
         for i in range(n):
             bit = 1 << i  # unit i is bit i of the state number
-            a = idx[(idx & bit) == 0]  # states with s_i = 0
-            b = a | bit  # the same states with s_i = 1
+            a = idx[(idx & bit) == 0]  # states with unit i off
+            b = a | bit  # the same states with unit i on
             q = torch.sigmoid((S[a] @ self.W[:, i] + self.bias[i]) / T)
             pairs.append((a, b, q))
         p = p0.to(dtype).clone()
@@ -1138,8 +1141,8 @@ class BoltzmannMachine(nn.Module):
         p1 = torch.sigmoid((s @ self.W[:, i] + self.bias[i]) / T)  # [S]
         idx = torch.arange(2**n, device=device)
         bit = 1 << i  # unit i is bit i of the state number
-        idx0 = idx & ~bit  # state with s_i = 0
-        idx1 = idx | bit  # state with s_i = 1
+        idx0 = idx & ~bit  # the state with unit i off
+        idx1 = idx | bit  # the state with unit i on
         P = torch.zeros(2**n, 2**n, dtype=dtype, device=device)
         P[idx, idx0] += 1 - p1
         P[idx, idx1] += p1
@@ -1216,7 +1219,7 @@ class _CallableEnergy:
             for i in range(self.n_units):
                 s1, s0 = s.clone(), s.clone()
                 s1[:, i], s0[:, i] = 1, 0
-                dE = self.energy(s0) - self.energy(s1)  # = h_i for a Boltzmann machine
+                dE = self.energy(s0) - self.energy(s1)  # = local field a_i of a machine
                 s[:, i] = (u[i] < torch.sigmoid(dE / T)).to(s.dtype)
         return s
 
@@ -1240,16 +1243,16 @@ def anneal(
 
     At each temperature ``T_k`` of ``schedule`` every chain does ``sweeps_per_step`` heat-bath
     sweeps (:math:numref:`eq-boltzmann-conditional`); as ``T`` falls the stationary distribution
-    ``p_T(s) ~ exp(-E(s)/T)`` concentrates on the lowest-energy states.
+    ``p_T(xi) ~ exp(-E(xi)/T)`` concentrates on the lowest-energy states.
 
     Parameters
     ----------
     machine : BoltzmannMachine, tensor or callable
-        The energy to minimise over binary states ``s in {0, 1}^n``: a
+        The energy to minimise over binary states ``xi in {0, 1}^n``: a
         :class:`BoltzmannMachine` (see :meth:`BoltzmannMachine.from_ising` for spin problems);
         a symmetric, zero-diagonal weight matrix ``[n, n]`` (the machine with zero biases); or a
         callable mapping states ``[B, n]`` to energies ``[B]``, updated by the heat-bath rule
-        ``p(s_i = 1 | rest) = sigmoid((E(s_i = 0) - E(s_i = 1)) / T)`` computed from energy
+        ``p(xi_j = 1 | rest) = sigmoid((E(xi_j = 0) - E(xi_j = 1)) / T)`` computed from energy
         differences (two energy calls per unit; give ``n_units`` or ``states``).
     schedule : tensor, sequence of float or {"geometric", "linear"}, optional
         Positive temperatures, usually decreasing; or the name of a schedule from ``T_start`` to
@@ -1367,7 +1370,7 @@ def spin_glass(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Sherrington-Kirkpatrick couplings: ``J_ij = J_ji = +-1/sqrt(n)`` at random, ``J_ii = 0``.
+    """Sherrington-Kirkpatrick couplings: ``J_jk = J_kj = +-1/sqrt(n)`` at random, ``J_jj = 0``.
 
     A frustrated problem: no spin configuration satisfies every bond. Use
     :meth:`BoltzmannMachine.from_ising` to turn it into a {0, 1} machine.
@@ -1411,7 +1414,7 @@ def draw_distribution(
     """Demo: the Gibbs sampler's histogram against the exact Boltzmann distribution at ``T``.
 
     Runs ``n_chains`` independent chains for ``sweeps`` sweeps from uniformly random states and
-    draws, for every state (sorted by energy), the exact probability ``p_T(s)`` as bars and the
+    draws, for every state (sorted by energy), the exact probability ``p_T(xi)`` as bars and the
     sampled frequency as dots, with the total-variation distance in the title.
 
     Parameters
@@ -1429,7 +1432,7 @@ def draw_distribution(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz", feature="boltzmann.draw_distribution")
 
     T = _as_temperature(T)
     if machine is None:
@@ -1451,7 +1454,7 @@ def draw_distribution(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.2))
     x = torch.arange(exact.numel()).numpy()
-    ax.bar(x, exact[order].numpy(), color="0.75", label="exact $p_T(s)$")
+    ax.bar(x, exact[order].numpy(), color="0.75", label=r"exact $p_T(\xi)$")
     ax.plot(x, emp[order].numpy(), "o", ms=3.5, color="C3", label=f"Gibbs, {n_chains} chains")
     ax.set_xlabel("state, sorted by energy (low to high)")
     ax.set_ylabel("probability")

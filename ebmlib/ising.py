@@ -26,7 +26,7 @@ sweep would cycle deterministically through some states at ``h = 0`` and never l
   which includes every even ``L`` from 16 to 128 and every multiple of 128): the bit-packed
   engine of the private module ``ebmlib._multispin``, which stores up to 64 spins in the bits
   of one ``int64`` word. It has the same transition kernel, with acceptance probabilities
-  rounded to :data:`ACCEPT_BITS` bits, and uses the random numbers differently, so the two
+  rounded to ``ACCEPT_BITS`` bits, and uses the random numbers differently, so the two
   agree in distribution rather than sample by sample.
 
 Both run unchanged on CUDA.

@@ -45,6 +45,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from ._optional import require
 from ._validation import (
     check_finite,
     check_int,
@@ -189,7 +190,7 @@ def _max_overlap(s: torch.Tensor, x: torch.Tensor, chunk_size: int) -> torch.Ten
 def _chunked_exp_sums(
     s: torch.Tensor, x: torch.Tensor, beta: float, zmax: torch.Tensor, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_exp_sums` accumulated over chunks of patterns (second pass of the energy)."""
+    """``_exp_sums`` accumulated over chunks of patterns (second pass of the energy)."""
     sum_m1 = torch.zeros_like(zmax)
     sum_e = torch.zeros_like(zmax)
     for start in range(0, x.shape[0], chunk_size):
@@ -316,8 +317,8 @@ def update_method(device: torch.device | str, dtype: torch.dtype) -> str:
         raise ValueError(
             f"device must be a torch.device or a device string, got {device!r}"
         ) from err
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype must be a torch.dtype, got {type(dtype).__name__}")
+    if not isinstance(dtype, torch.dtype) or dtype.is_complex:
+        raise TypeError(f"dtype must be a real torch.dtype, got {dtype!r}")
     if dev.type == "cuda" and dtype in _HALF:
         return "sdpa"
     return "matmul"
@@ -376,7 +377,7 @@ def _merge_partials(
 def _softmax_partials(
     s: torch.Tensor, x: torch.Tensor, beta: float, chunk_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`_block_partial` over all patterns, ``chunk_size`` at a time (online softmax)."""
+    """``_block_partial`` over all patterns, ``chunk_size`` at a time (online softmax)."""
     n = x.shape[0]
     step = n if chunk_size is None else min(chunk_size, n)
     part = _block_partial(s, x[:step], beta)
@@ -829,7 +830,7 @@ def storage_constant(beta: float, K: float, d: int, p: float) -> float:
     float
         ``c``.
     """
-    from scipy.special import lambertw
+    lambertw = require("scipy.special", "theory", feature="modern.storage_constant").lambertw
 
     beta = check_positive(beta, "beta")
     K = check_positive(K, "K")
@@ -986,7 +987,7 @@ def draw_retrieval(
     matplotlib.axes.Axes
         The axes drawn into.
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz", feature="modern.draw_retrieval")
 
     beta = check_positive(beta, "beta")
     shown = check_int(shown, "shown", minimum=1)

@@ -12,10 +12,11 @@ free energy :math:numref:`eq-rbm-free-energy`
 
 .. math::
 
-    F(v) = -v^\\top b - \\sum_j \\mathrm{softplus}(c_j + v^\\top W_{:, j}) ,
+    F(v) = -v^\\top b - \\sum_k \\mathrm{softplus}(c_k + v^\\top W_{:, k}) ,
 
 so that ``p(v) = exp(-F(v)) / Z``. Batches are rows: ``v`` has shape ``[B, n_visible]`` and
-``h`` has shape ``[B, n_hidden]``; the weight matrix ``W`` has shape ``[n_visible, n_hidden]``.
+``h`` has shape ``[B, n_hidden]``; the weight matrix ``W`` has shape ``[n_visible, n_hidden]``
+(``W_jk`` couples visible unit ``j`` and hidden unit ``k``, as in chapter 7).
 
 The module offers block Gibbs sampling (at any temperature ``T``), training by contrastive
 divergence (CD-k), persistent contrastive divergence (PCD) and the exact gradient (tiny models),
@@ -35,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 from torch import nn
 
+from ._optional import require
 from ._states import MAX_EXACT_UNITS, binary_states, state_chunks
 from ._validation import (
     check_binary,
@@ -87,7 +89,7 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
     torch's default switches to the identity above 20, an error of up to ``2e-9`` that is
     visible in float64 checks; above 40 the error ``e^-40`` is below float64 resolution.
     """
-    return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
+    return nnf.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
 
 
 def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -142,7 +144,7 @@ class RBMHistory(Result):
     lr : list of float
         Learning rate of the epoch's last update.
     reconstruction_error : list of float
-        Mean over the epoch's rows and pixels of ``(p(v_i = 1 | h) - v_i)^2`` with
+        Mean over the epoch's rows and pixels of ``(p(v_j = 1 | h) - v_j)^2`` with
         ``h ~ p(h | v)``: the mean squared error of a one-step reconstruction. Empty when not
         recorded (see ``track_error`` of :meth:`RBM.fit`).
     log_likelihood : list of float
@@ -165,9 +167,10 @@ def independent_log_likelihood(
 ) -> torch.Tensor:
     """Average log-likelihood of ``test`` under independent Bernoulli pixels fitted to ``train``.
 
-    The baseline model ``p(v) = prod_i m_i^{v_i} (1 - m_i)^{1 - v_i}`` with smoothed means
-    ``m_i = (sum_n v_ni + a) / (N + 2a)`` (``a`` = ``pseudocount``). It is the RBM with
-    ``W = 0`` and ``b_i = log(m_i / (1 - m_i))`` (chapter 7).
+    The baseline model ``p(v) = prod_j m_j^{v_j} (1 - m_j)^{1 - v_j}`` with smoothed means
+    ``m_j = (sum_l v^(l)_j + a) / (n + 2a)`` over the ``n`` training rows ``v^(l)`` (``a`` =
+    ``pseudocount``). It is the RBM with ``W = 0`` and ``b_j = log(m_j / (1 - m_j))``
+    (chapter 7).
 
     Parameters
     ----------
@@ -312,7 +315,7 @@ class RBM(nn.Module):
         return self.W.to(dtype), self.b.to(dtype), self.c.to(dtype)
 
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
-        """Free energy ``F(v) = -v^T b - sum_j softplus(c_j + v^T W_{:, j})``
+        """Free energy ``F(v) = -v^T b - sum_k softplus(c_k + v^T W_{:, k})``
         (:math:numref:`eq-rbm-free-energy`).
 
         ``p(v) = exp(-F(v)) / Z``; differentiable with respect to the parameters and ``v``.
@@ -332,7 +335,7 @@ class RBM(nn.Module):
         return -(v @ b) - _softplus(v @ W + c).sum(-1)
 
     def hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
-        """Free energy of the hidden layer ``F(h) = -h^T c - sum_i softplus(b_i + W_{i,:} h)``.
+        """Free energy of the hidden layer ``F(h) = -h^T c - sum_j softplus(b_j + W_{j,:} h)``.
 
         The visible units summed out, so ``p(h) = exp(-F(h)) / Z``
         (:math:numref:`eq-rbm-hidden-free-energy`).
@@ -358,7 +361,7 @@ class RBM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample the hidden layer given the visible one (:math:numref:`eq-rbm-conditionals`).
 
-        ``p_T(h_j = 1 | v) = sigmoid((c_j + v^T W_{:, j}) / T)``, independently over ``j``: the
+        ``p_T(h_k = 1 | v) = sigmoid((c_k + v^T W_{:, k}) / T)``, independently over ``k``: the
         conditional of ``p_T(v, h) ~ exp(-E(v, h) / T)``.
 
         Parameters
@@ -388,7 +391,7 @@ class RBM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample the visible layer given the hidden one (:math:numref:`eq-rbm-conditionals`).
 
-        ``p_T(v_i = 1 | h) = sigmoid((b_i + W_{i, :} h) / T)``, independently over ``i``.
+        ``p_T(v_j = 1 | h) = sigmoid((b_j + W_{j, :} h) / T)``, independently over ``j``.
 
         Parameters
         ----------
@@ -484,7 +487,7 @@ class RBM(nn.Module):
     def log_partition_exact(self, chunk_size: int = 2**16) -> torch.Tensor:
         """Exact ``log Z`` by enumerating the smaller layer and summing the other out.
 
-        With ``n_h <= n_v``, ``log Z = logsumexp_h [h^T c + sum_i softplus(b_i + W_{i,:} h)]``
+        With ``n_h <= n_v``, ``log Z = logsumexp_h [h^T c + sum_j softplus(b_j + W_{j,:} h)]``
         over all ``2**n_h`` hidden vectors (:math:numref:`eq-rbm-logz-exact`); otherwise the
         same over the ``2**n_v`` visible vectors with the free energy. Computed in float64 in
         chunks.
@@ -517,7 +520,7 @@ class RBM(nn.Module):
 
         These are the negative-phase statistics of the log-likelihood gradient
         :math:numref:`eq-rbm-gradient`. Summing the larger layer out analytically, e.g. over
-        hidden states, ``E[v_i h_j] = sum_h p(h) h_j sigmoid(b_i + W_{i,:} h)``.
+        hidden states, ``E[v_j h_k] = sum_h p(h) h_k sigmoid(b_j + W_{j,:} h)``.
 
         Returns
         -------
@@ -615,13 +618,14 @@ class RBM(nn.Module):
     def pseudo_likelihood(
         self, data: torch.Tensor, reduction: str = "mean", chunk_elements: int = 2**24
     ) -> torch.Tensor:
-        """Exact log pseudo-likelihood ``sum_i log p(v_i | v_{-i})`` over all bits
+        """Exact log pseudo-likelihood ``sum_j log p(v_j | v_{-j})`` over all bits
         (:math:numref:`eq-rbm-pl`).
 
         Each conditional follows from a free-energy difference,
-        ``log p(v_i | v_{-i}) = log sigmoid(F(v^{(i)}) - F(v))`` with ``v^{(i)}`` equal to ``v``
-        with bit ``i`` flipped. All ``n_visible`` flips are evaluated (no one-bit random
-        estimate), vectorised as ``[B, n_v, n_h]`` blocks of at most ``chunk_elements`` entries.
+        ``log p(v_j | v_{-j}) = log sigmoid(F(v^{+j}) - F(v))`` with ``v^{+j}`` (the book's
+        ``v^{oplus j}``) equal to ``v`` with bit ``j`` flipped. All ``n_visible`` flips are
+        evaluated (no one-bit random estimate), vectorised as ``[B, n_v, n_h]`` blocks of at
+        most ``chunk_elements`` entries.
 
         Parameters
         ----------
@@ -653,9 +657,9 @@ class RBM(nn.Module):
             a = vb @ W + c  # [B, n_h] hidden pre-activations
             delta = 1.0 - 2.0 * vb  # [B, n_v] change of each bit when flipped
             a_flip = a[:, None, :] + delta[:, :, None] * W[None]  # [B, n_v, n_h]
-            # F(v^(i)) - F(v) = -delta_i b_i - sum_j [softplus(a_flip) - softplus(a)]
+            # F(v^(+j)) - F(v) = -delta_j b_j - sum_k [softplus(a_flip) - softplus(a)]
             df = -delta * b - (_softplus(a_flip) - _softplus(a)[:, None, :]).sum(-1)
-            out.append(F.logsigmoid(df).sum(-1))
+            out.append(nnf.logsigmoid(df).sum(-1))
         pl = torch.cat(out)
         if data.dim() == 1:
             pl = pl[0]
@@ -676,9 +680,9 @@ class RBM(nn.Module):
 
         The path runs from a base-rate model A (``W = 0``, ``c = 0``, visible biases ``b_A``)
         to this model B through the unnormalised marginals
-        ``p*_k(v) = exp((1 - beta_k) v^T b_A + beta_k v^T b) prod_j (1 + exp(beta_k (c_j +
-        v^T W_{:, j})))``, with one block-Gibbs transition at each ``beta_k``
-        (Salakhutdinov and Murray 2008). ``Z_A = 2**n_h prod_i (1 + exp(b_A,i))``.
+        ``p*_t(v) = exp((1 - beta_t) v^T b_A + beta_t v^T b) prod_k (1 + exp(beta_t (c_k +
+        v^T W_{:, k})))``, with one block-Gibbs transition at each ``beta_t``
+        (Salakhutdinov and Murray 2008). ``Z_A = 2**n_h prod_j (1 + exp(b_A,j))``.
 
         Parameters
         ----------
@@ -882,10 +886,11 @@ class RBM(nn.Module):
 
     @torch.no_grad()
     def init_visible_bias(self, data: torch.Tensor) -> RBM:
-        """Set ``b_i = log(m_i / (1 - m_i))`` with smoothed data means ``m_i`` (chapter 7).
+        """Set ``b_j = log(m_j / (1 - m_j))`` with smoothed data means ``m_j`` (chapter 7).
 
         With ``W = 0`` this makes the model the independent-pixel fit of the data; it is the
-        usual starting point of training. ``m_i = (sum_n v_ni + 1) / (N + 2)``.
+        usual starting point of training. ``m_j = (sum_l v^(l)_j + 1) / (n + 2)`` over the ``n``
+        rows ``v^(l)`` of ``data``.
         """
         data = self._check_v(data, "data")
         check_binary(data, "data")
@@ -1150,7 +1155,7 @@ def draw_gibbs_chain(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "viz", feature="rbm.draw_gibbs_chain")
 
     if not isinstance(rbm, RBM):
         raise TypeError(f"rbm must be an RBM, got {type(rbm).__name__}")

@@ -126,6 +126,16 @@ CALLS = {
     "viz.draw_overlaps": ("matplotlib", "viz", "ebmlib.viz.draw_overlaps()"),
     "data.digits": ("sklearn", "data", "ebmlib.digits()"),
     "data.glyphs": ("matplotlib", "data", "ebmlib.glyphs('A')"),
+    "modern.storage_constant": (
+        "scipy",
+        "theory",
+        "ebmlib.modern.storage_constant(1.0, 3.0, 20, 0.001)",
+    ),
+    "attention.draw_winner_take_all": (
+        "matplotlib",
+        "viz",
+        "ebmlib.attention.draw_winner_take_all()",
+    ),
     "rl (attribute)": ("gymnasium", "rl", "ebmlib.rl.train"),
     "rl (from-import)": ("gymnasium", "rl", "from ebmlib import rl"),
 }
@@ -209,14 +219,8 @@ def test_no_optional_import_at_module_level(path):
 # Modules whose function-level imports of an optional package do not yet go through
 # ``ebmlib._optional.require`` (so a missing package gives Python's bare "No module named ..."
 # instead of naming the extra). strict=True: once a module is fixed this entry fails as XPASS
-# and must be removed.
-_BARE_IMPORTS_PENDING = {
-    "attention.py",
-    "attention_bm.py",
-    "boltzmann.py",
-    "modern.py",
-    "rbm.py",
-}
+# and must be removed. Empty: every module goes through ``require``.
+_BARE_IMPORTS_PENDING: set[str] = set()
 
 ALL_MODULES = sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)
 
