@@ -25,6 +25,27 @@ from ._validation import (
 __all__ = ["random_patterns", "bars_and_stripes", "digits", "glyphs"]
 
 
+def _check_dtype(dtype: object, values: str) -> torch.dtype:
+    """Check the ``dtype`` argument of a data set whose entries are ``values``.
+
+    ``values`` is ``"01"`` (any real dtype holds 0 and 1, bool included), ``"pm1"`` (+-1: a
+    floating or signed integer dtype) or ``"real"`` (grey values: a floating dtype).
+    """
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+    if dtype.is_complex:
+        raise TypeError(f"dtype must be a real torch.dtype, got the complex {dtype}")
+    if dtype.is_floating_point:
+        return dtype
+    if values == "real":
+        raise TypeError(f"dtype must be a floating torch.dtype for grey values, got {dtype}")
+    if values == "pm1" and (dtype == torch.bool or not dtype.is_signed):
+        raise TypeError(
+            f"dtype must hold -1 and +1 (a floating or signed integer dtype), got {dtype}"
+        )
+    return dtype
+
+
 def random_patterns(
     N: int,
     d: int,
@@ -109,7 +130,7 @@ def bars_and_stripes(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor
     n : int
         Side length (1 to 5).
     dtype : torch.dtype
-        dtype of the result.
+        dtype of the result (any real dtype: floating, integer or bool).
 
     Returns
     -------
@@ -117,6 +138,7 @@ def bars_and_stripes(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor
         Shape ``[2 * 2**n - 2, n * n]``, each row a flattened image (row-major).
     """
     n = check_int(n, "n", minimum=1)
+    dtype = _check_dtype(dtype, "01")
     if n > 5:
         raise ValueError(f"n must be <= 5 (the data set grows as 2**n), got {n}")
     codes = torch.arange(2**n)
@@ -154,7 +176,8 @@ def digits(
     threshold : float in [0, 1]
         Binarisation threshold.
     dtype : torch.dtype
-        dtype of the images.
+        dtype of the images: a floating dtype, or with ``binarize=True`` also an integer or
+        bool dtype.
 
     Returns
     -------
@@ -166,6 +189,7 @@ def digits(
     if not isinstance(binarize, bool):
         raise TypeError(f"binarize must be a bool, got {type(binarize).__name__}")
     threshold = check_probability(threshold, "threshold")
+    dtype = _check_dtype(dtype, "01" if binarize else "real")
     x, y = _digits_cached(binarize, threshold)
     return torch.tensor(x, dtype=dtype), torch.tensor(y)
 
@@ -231,7 +255,8 @@ def glyphs(
         If True (default) pixels are +1 (ink) and -1 (background), ready to store in a
         Hopfield network; otherwise 1 and 0.
     dtype : torch.dtype
-        dtype of the result.
+        dtype of the result: floating or integer; with ``bipolar=True`` a signed one (bool
+        holds only 0/1 images).
 
     Returns
     -------
@@ -245,6 +270,9 @@ def glyphs(
     size = check_int(size, "size", minimum=4)
     if size > 64:
         raise ValueError(f"size must be <= 64, got {size}")
+    if not isinstance(bipolar, bool):
+        raise TypeError(f"bipolar must be a bool, got {type(bipolar).__name__}")
+    dtype = _check_dtype(dtype, "pm1" if bipolar else "01")
     imgs = np.stack([(_render_glyph(ch, size) >= 0.5).reshape(-1) for ch in text])
     out = torch.tensor(imgs, dtype=torch.float64)
     if bipolar:

@@ -90,7 +90,7 @@ def seed_everything(seed: int, device: torch.device | str | None = None) -> torc
         If ``seed`` is not an integer or ``device`` is neither a string nor a ``torch.device``.
     """
     seed = check_int(seed, "seed", minimum=0)
-    dev = _generator_device(device)
+    dev = _checked_device(device, "a CUDA generator", "an MPS generator", "for a CPU generator")
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global state on purpose
     torch.manual_seed(seed)
@@ -99,10 +99,20 @@ def seed_everything(seed: int, device: torch.device | str | None = None) -> torc
     return gen
 
 
-def _generator_device(device: torch.device | str | None) -> torch.device:
-    """Check that a generator can live on ``device``; say why not in the reader's terms."""
+def _checked_device(
+    device: torch.device | str | None,
+    cuda_what: str = "CUDA",
+    mps_what: str = "MPS",
+    unset: str = "",
+) -> torch.device:
+    """Check that ``device`` exists on this machine; say why not in the reader's terms.
+
+    ``cuda_what``/``mps_what`` say what was asked for on that device (``"a CUDA generator"``),
+    ``unset`` what leaving ``device`` unset gives; ``None`` means the CPU.
+    """
     if device is None:
         return torch.device("cpu")
+    unset = f" {unset}" if unset else ""
     if not isinstance(device, (str, torch.device)):
         raise TypeError(
             f"device must be a str or torch.device such as 'cpu' or 'cuda', "
@@ -118,9 +128,9 @@ def _generator_device(device: torch.device | str | None) -> torch.device:
         if not torch.cuda.is_available():
             build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA GPU"
             raise ValueError(
-                f"device={device!r} asks for a CUDA generator, but this machine has {build}; "
+                f"device={device!r} asks for {cuda_what}, but this machine has {build}; "
                 "pass device=ebmlib.default_device() (the GPU when there is one, else the CPU) "
-                "or leave device unset for a CPU generator"
+                f"or leave device unset{unset}"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
@@ -129,15 +139,38 @@ def _generator_device(device: torch.device | str | None) -> torch.device:
             )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(
-            f"device={device!r} asks for an MPS generator, but MPS is not available here; "
-            "pass device=ebmlib.default_device() or leave device unset"
+            f"device={device!r} asks for {mps_what}, but MPS is not available here; "
+            f"pass device=ebmlib.default_device() or leave device unset{unset}"
         )
     return dev
 
 
 def describe_device(device: torch.device | str | None = None) -> str:
-    """Return a one-line human description of ``device`` (default: :func:`default_device`)."""
-    dev = torch.device(device) if device is not None else default_device()
+    """Return a one-line human description of ``device`` (default: :func:`default_device`).
+
+    Parameters
+    ----------
+    device : torch.device or str, optional
+        The device to describe; default :func:`default_device`.
+
+    Returns
+    -------
+    str
+        For example ``"cuda:0 (NVIDIA H100)"`` or ``"cpu (16 logical cores, 8 torch threads)"``.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a valid device string or names a CUDA/MPS device this machine does
+        not have.
+    TypeError
+        If ``device`` is neither a string nor a ``torch.device``.
+    """
+    dev = (
+        _checked_device(device, "CUDA", "MPS", "for the default device")
+        if device is not None
+        else default_device()
+    )
     if dev.type == "cuda":
         return f"{dev} ({torch.cuda.get_device_name(dev)})"
     if dev.type == "cpu":

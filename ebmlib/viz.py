@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ._optional import require
-from ._validation import check_int, check_positive
+from ._validation import _as_real, check_int, check_positive
 
 __all__ = [
     "plot_patterns",
@@ -46,10 +46,28 @@ def _pyplot(feature: str) -> Any:
     return require("matplotlib.pyplot", "viz", feature=feature)
 
 
-def _to_numpy(x: Any) -> np.ndarray:
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    """``x`` (tensor, array or nested list of real numbers) as a finite float64 array."""
     if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
+        if x.is_complex():
+            raise TypeError(f"{name} must be real, got a {x.dtype} tensor")
+        arr = x.detach().to("cpu", torch.float64).numpy()
+    else:
+        if isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be a tensor or array of numbers, got a string")
+        try:
+            raw = np.asarray(x)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of numbers: {err}") from None
+        if raw.dtype.kind == "c":
+            raise TypeError(f"{name} must be real, got a complex array ({raw.dtype})")
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got an array of dtype {raw.dtype}")
+        arr = raw.astype(np.float64)
+    if not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "infinite"
+        raise ValueError(f"{name} must contain only finite values, found {bad} entries")
+    return arr
 
 
 def plot_patterns(
@@ -79,7 +97,7 @@ def plot_patterns(
     cmap, vmin, vmax :
         Passed to ``imshow``; ``vmin``/``vmax`` default to the data range.
     panel_size : float
-        Size of one panel in inches.
+        Size of one panel in inches (> 0).
     axes : sequence of Axes, optional
         Draw into these axes instead of a new figure (at least ``N`` of them).
     suptitle : str, optional
@@ -89,10 +107,21 @@ def plot_patterns(
     -------
     matplotlib.figure.Figure
         The figure drawn into.
+
+    Raises
+    ------
+    ValueError
+        If ``patterns`` holds NaN or infinite values or has the wrong shape, ``vmin``/``vmax``
+        are not finite or ``vmin > vmax``, or ``panel_size <= 0``.
+    TypeError
+        If ``patterns`` is complex or not numeric, or a number is given as another type.
     """
     plt = _pyplot("ebmlib.viz.plot_patterns")
 
-    arr = _to_numpy(patterns)
+    arr = _to_numpy(patterns, "patterns")
+    panel_size = check_positive(panel_size, "panel_size")
+    vmin = None if vmin is None else _as_real(vmin, "vmin")
+    vmax = None if vmax is None else _as_real(vmax, "vmax")
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[0] == 0:
@@ -125,6 +154,8 @@ def plot_patterns(
         fig = flat[0].figure
     lo = arr.min() if vmin is None else vmin
     hi = arr.max() if vmax is None else vmax
+    if lo > hi:
+        raise ValueError(f"vmin must be <= vmax, got vmin = {lo:g} and vmax = {hi:g}")
     for i, ax in enumerate(flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -147,8 +178,10 @@ class JSAnimation:
     """
 
     def __init__(self, html: str, n_frames: int):
+        if not isinstance(html, str):
+            raise TypeError(f"html must be a str, got {type(html).__name__}")
         self.html = html
-        self.n_frames = n_frames
+        self.n_frames = check_int(n_frames, "n_frames", minimum=1)
 
     def _repr_html_(self) -> str:
         return self.html
@@ -400,6 +433,8 @@ def demo_grid(
     """
     plt = _pyplot("ebmlib.viz.demo_grid")
 
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     if rows is None and cols is None:
         raise ValueError("demo_grid needs rows=(name, values) or cols=(name, values)")
     if "ax" not in inspect.signature(fn).parameters:
@@ -468,6 +503,8 @@ def draw_overlaps(
     plt = _pyplot("ebmlib.viz.draw_overlaps")
 
     from .data import random_patterns
+
+    seed = check_int(seed, "seed")
 
     x = random_patterns(
         N,

@@ -144,3 +144,36 @@ def test_glyphs_blank_character():
 def test_glyphs_bad_input(kwargs, exc, name):
     with pytest.raises(exc, match=name):
         data.glyphs(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs"),
+    [
+        (data.bars_and_stripes, {"n": 2}),
+        (data.digits, {}),
+        (data.glyphs, {"text": "A", "size": 8}),
+    ],
+)
+@pytest.mark.parametrize("bad", [torch.complex64, "float32", None])
+def test_data_sets_refuse_a_dtype_that_is_not_a_real_torch_dtype(fn, kwargs, bad):
+    with pytest.raises(TypeError, match="dtype"):
+        fn(dtype=bad, **kwargs)
+
+
+def test_data_sets_refuse_a_dtype_that_cannot_hold_their_values():
+    """+-1 glyphs need a signed dtype, grey digits a floating one; 0/1 data take any real dtype."""
+    with pytest.raises(TypeError, match="dtype must hold -1 and \\+1"):
+        data.glyphs("A", size=8, dtype=torch.uint8)
+    with pytest.raises(TypeError, match="dtype must hold -1 and \\+1"):
+        data.glyphs("A", size=8, dtype=torch.bool)
+    with pytest.raises(TypeError, match="dtype must be a floating"):
+        data.digits(binarize=False, dtype=torch.int64)
+    g = data.glyphs("A", size=8)
+    assert torch.equal(data.glyphs("A", size=8, dtype=torch.int8), g.to(torch.int8))
+    assert torch.equal(data.glyphs("A", size=8, bipolar=False, dtype=torch.bool), g > 0)
+    x, _ = data.digits()
+    assert torch.equal(data.digits(dtype=torch.uint8)[0], x.to(torch.uint8))
+    b = data.bars_and_stripes(3)
+    assert torch.equal(data.bars_and_stripes(3, dtype=torch.bool), b.bool())
+    with pytest.raises(TypeError, match="bipolar"):
+        data.glyphs("A", bipolar="yes")

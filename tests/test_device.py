@@ -68,6 +68,21 @@ def test_describe_device_cpu():
     assert describe_device("cpu").startswith("cpu")
 
 
+@pytest.mark.parametrize(
+    ("device", "exc", "match"),
+    [("no-such-device", ValueError, "device must name"), (3, TypeError, "device must be")],
+)
+def test_describe_device_bad_device(device, exc, match):
+    with pytest.raises(exc, match=match):
+        describe_device(device)
+
+
+def test_describe_device_without_cuda_says_why(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda' asks for CUDA"):
+        describe_device("cuda")
+
+
 @pytest.mark.cuda
 def test_seed_everything_cuda_generator():
     g = seed_everything(0, device="cuda")

@@ -28,6 +28,41 @@ def test_plot_patterns_errors():
         viz.plot_patterns(torch.zeros(2, 2, 2))
 
 
+@pytest.mark.parametrize("to", [lambda x: x, lambda x: x.numpy(), lambda x: x.tolist()])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_plot_patterns_refuses_values_it_cannot_draw(to, bad):
+    """A NaN or inf pixel would be drawn blank (or stretch the colour scale) without a word."""
+    x = torch.ones(2, 4)
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match="patterns must contain only finite"):
+        viz.plot_patterns(to(x))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"patterns": torch.ones(1, 4, dtype=torch.complex64)}, TypeError, "patterns must be real"),
+        ({"patterns": "spam"}, TypeError, "patterns"),
+        ({"patterns": [["a", "b"]]}, TypeError, "patterns must hold real numbers"),
+        ({"vmin": "0"}, TypeError, "vmin"),
+        ({"vmax": float("nan")}, ValueError, "vmax"),
+        ({"vmin": torch.zeros(2)}, ValueError, "vmin"),
+        ({"vmin": 1.0, "vmax": 0.0}, ValueError, "vmin must be <= vmax"),
+        ({"panel_size": 0.0}, ValueError, "panel_size"),
+        ({"panel_size": "1"}, TypeError, "panel_size"),
+    ],
+)
+def test_plot_patterns_names_bad_arguments(kwargs, exc, match):
+    args = {"patterns": torch.ones(2, 4)} | kwargs
+    with pytest.raises(exc, match=match):
+        viz.plot_patterns(**args)
+
+
+def test_plot_patterns_scalar_tensor_limits_are_numbers():
+    fig = viz.plot_patterns(torch.ones(1, 4), vmin=torch.tensor(-1.0), vmax=torch.tensor(1.0))
+    assert fig.axes[0].images[0].get_clim() == (-1.0, 1.0)
+
+
 def test_animate_renders_all_frames_to_html():
     seen = []
 
@@ -148,6 +183,19 @@ def test_demo_grid_errors():
         viz.demo_grid(lambda ax=None: None)
     with pytest.raises(ValueError, match="'ax' keyword"):
         viz.demo_grid(lambda a=0: None, rows=("a", [1]))
+    with pytest.raises(TypeError, match="fn must be callable"):
+        viz.demo_grid(42, rows=("a", [1]))
+
+
+@pytest.mark.parametrize(("n_frames", "exc"), [("2", TypeError), (2.5, TypeError), (0, ValueError)])
+def test_js_animation_checks_n_frames(n_frames, exc):
+    with pytest.raises(exc, match="n_frames"):
+        viz.JSAnimation("<div></div>", n_frames)
+
+
+def test_draw_overlaps_names_a_bad_seed():
+    with pytest.raises(TypeError, match="seed"):
+        viz.draw_overlaps(N=4, d=8, seed=0.5)
 
 
 def test_draw_overlaps_marks_expected_value():
