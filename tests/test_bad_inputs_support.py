@@ -17,12 +17,6 @@ from ebmlib.utils import Result
 
 F64 = torch.float64
 
-# Known findings in modules whose owner is still changing them (strict xfails flip when fixed).
-DATA_F = "finding for ebmlib/data.py: "
-DEVICE_F = "finding for ebmlib/device.py: "
-VIZ_F = "finding for ebmlib/viz.py: "
-DTYPE_F = DATA_F + "a complex dtype is accepted silently; dtype='spam' gives a bare RuntimeError"
-
 
 def ref_bars(kw, res):
     n = kw["n"]
@@ -71,18 +65,15 @@ DATA = [
         lambda: dict(n=3, dtype=F64),
         ref=ref_bars,
         big={"n": 40},
-        xfail={"wrongtype": DTYPE_F},
     ),
     Spec(
         "ebmlib.data.digits",
         lambda: dict(binarize=True, threshold=0.5, dtype=F64),
-        xfail={"wrongtype": DATA_F + "a complex dtype is accepted silently"},
     ),
     Spec(
         "ebmlib.data.glyphs",
         lambda: dict(text="AB", size=8, bipolar=True, dtype=F64),
         ref=ref_glyphs,
-        xfail={"wrongtype": DTYPE_F},
     ),
 ]
 
@@ -91,7 +82,6 @@ DEVICE = [
     Spec(
         "ebmlib.device.describe_device",
         lambda: dict(device="cpu"),
-        xfail={"choice": DEVICE_F + "an unknown device string gives torch's RuntimeError"},
     ),
 ]
 
@@ -108,24 +98,11 @@ VIZ = [
             panel_size=1.0,
         ),
         big={"ncols": 20},
-        xfail={
-            "nan": VIZ_F + "NaN in patterns, vmin or vmax is drawn without a word",
-            "inf": VIZ_F + "inf in patterns, vmin or vmax is drawn without a word",
-            "dtype": VIZ_F + "complex patterns are drawn without a word",
-            "wrongtype": VIZ_F + "vmin/vmax strings are accepted, tensors give a bare "
-            "RuntimeError, a string panel_size an unrelated TypeError",
-            "positive": VIZ_F + "panel_size = 0 is accepted; -1 gives matplotlib's error "
-            "without the argument's name",
-        },
     ),
     Spec(
         "ebmlib.viz.plot_patterns",
         lambda: dict(patterns=bits(2, 9).numpy(), shape=(3, 3)),
         key="numpy",
-        xfail={
-            "nan": VIZ_F + "NaN in a numpy patterns array is drawn without a word",
-            "inf": VIZ_F + "inf in a numpy patterns array is drawn without a word",
-        },
     ),
     Spec(
         "ebmlib.viz.animate",
@@ -135,7 +112,6 @@ VIZ = [
     Spec(
         "ebmlib.viz.JSAnimation",
         lambda: dict(html="<div></div>", n_frames=2),
-        xfail={"wrongtype": VIZ_F + "n_frames given as a string or a float is accepted"},
     ),
     Spec("ebmlib.viz.JSAnimation.to_html", obj=lambda: V.JSAnimation("<div></div>", 2)),
     Spec(
@@ -146,13 +122,11 @@ VIZ = [
     Spec(
         "ebmlib.viz.demo_grid",
         lambda: dict(fn=panel, rows=("beta", [0.5, 2.0]), panel_size=(2.0, 2.0)),
-        xfail={"wrongtype": VIZ_F + "fn=42 gives a TypeError that does not name fn"},
     ),
     Spec(
         "ebmlib.viz.draw_overlaps",
         lambda: dict(correlation=0.3, kind="binary", N=8, d=32, seed=0),
         big={"N": 100, "d": 400},
-        xfail={"wrongtype": VIZ_F + "a non-integer seed gives manual_seed's bare RuntimeError"},
     ),
 ]
 
