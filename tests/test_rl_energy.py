@@ -365,6 +365,64 @@ def test_hopfield_q_parameter_gradients_match_finite_differences():
     torch.testing.assert_close(gp, fd, atol=1e-7, rtol=1e-6)
 
 
+@pytest.mark.parametrize("beta", [0.3, 2.5])
+def test_hopfield_q_value_scale_is_a_temperature(beta):
+    """Checks eq-hopfield-q-def with a value scale: kappa F_beta(xi; X) equals
+    F_{beta/kappa}(sqrt(kappa) xi; sqrt(kappa) X) (the scaling identity of chapter 12), at
+    beta < 1 and beta > 1, and Q = -kappa F_beta(psi) + c_Q with c_Q starting at
+    -kappa log(N) / beta."""
+    g = torch.Generator().manual_seed(4)
+    kappa = 7.0
+    net = HopfieldQNet(
+        3, n_patterns=6, embed_dim=4, beta=beta, hidden=(8,), generator=g, value_scale=kappa
+    ).double()
+    assert float(net.offset.detach()) == pytest.approx(-kappa * math.log(6) / beta)
+    xi = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    x = net.patterns.detach()
+    rescaled = HopfieldQNet(3, 6, 4, beta / kappa, (8,), generator=g).double()
+    with torch.no_grad():
+        rescaled.patterns.copy_(math.sqrt(kappa) * x)
+        torch.testing.assert_close(
+            kappa * net.free_energy(xi), rescaled.free_energy(math.sqrt(kappa) * xi)
+        )
+        s = torch.randn(5, 2, generator=g, dtype=torch.float64)
+        a = torch.randn(5, 3, 1, generator=g, dtype=torch.float64)
+        emb = net.embed(torch.cat([s[:, None].expand(-1, 3, -1), a], -1))
+        torch.testing.assert_close(net(s, a), -kappa * net.free_energy(emb) + net.offset)
+
+
+@pytest.mark.parametrize("beta", [0.4, 3.0])
+def test_hopfield_q_ceiling(beta):
+    """Checks eq-hopfield-q-ceiling: Q <= c_Q + kappa (M^2/2 + log(N)/beta) for random and
+    for optimised embeddings (gradient ascent on Q gets within 5% of the ceiling's excess over
+    c_Q but never above it), and near the ceiling the attention is one-hot on a longest
+    pattern (chapter 12, exercise ex-hopfield-q-tight)."""
+    g = torch.Generator().manual_seed(5)
+    net = HopfieldQNet(3, 8, 5, beta, (8,), generator=g, value_scale=2.0).double()
+    with torch.no_grad():
+        net.patterns.mul_(3.0)  # well separated patterns of different norms
+        net.offset.fill_(0.7)
+    top = net.ceiling()
+    x = net.patterns.detach()
+    xi = (3 * torch.randn(4000, 5, generator=g, dtype=torch.float64)).requires_grad_(True)
+    q_of = lambda z: -net.value_scale * net.free_energy(z) + net.offset  # noqa: E731
+    assert float(q_of(xi).max()) <= top
+    opt = torch.optim.Adam([xi], lr=0.05)
+    for _ in range(400):
+        opt.zero_grad()
+        (-q_of(xi).sum()).backward()
+        opt.step()
+    with torch.no_grad():
+        q = q_of(xi)
+        assert float(q.max()) <= top + 1e-9
+        assert float(q.max()) >= 0.7 + 0.95 * (top - 0.7) - 2.0 * math.log(8) / beta
+        best = xi[q.argmax()]
+        longest = int((x * x).sum(-1).argmax())
+        w = net.index_posterior(best[None])[0]
+        if beta > 1:  # r = sqrt(2 log(N) / beta) is small next to the pattern distances
+            assert int(w.argmax()) == longest and float(w.max()) > 0.99
+
+
 def _cartpole_like():
     return gym.spaces.Box(-5, 5, (4,), np.float32), gym.spaces.Discrete(3)
 
@@ -379,9 +437,10 @@ def test_agent_q_values_and_policy_discrete():
     torch.testing.assert_close(q, direct)
     torch.testing.assert_close(ag.q(obs, [0, 1, 2]), q)
     assert ag.greedy(obs) == int(q.argmax())
-    with torch.no_grad():  # make the probabilities non-trivial
+    with torch.no_grad():  # a different offset: the policy must not depend on it
         ag.qnet.offset.fill_(0.0)
-    p = torch.softmax(ag.q_values(obs) / 0.5, -1).numpy()
+    q = ag.q_values(obs)
+    p = torch.softmax(q / 0.5, -1).numpy()
     n = 6000
     draws = ag.sample_actions(obs, n, generator=torch.Generator().manual_seed(1)).numpy()
     freq = np.bincount(draws, minlength=3) / n

@@ -13,22 +13,23 @@ finite, and for a box of
 continuous actions by importance resampling of uniform proposals followed by a few
 Metropolis-adjusted Langevin steps on the action (:func:`ebmlib.rl.models.langevin_sample`).
 
-* :class:`HopfieldQ`: :math:`Q(s, a) = -F(\phi(s, a)) + c`, where
+* :class:`HopfieldQ`: :math:`Q(s, a) = -\kappa F(\psi(s, a)) + c_Q`, where
   :math:`F(\xi) = \tfrac12\lVert\xi\rVert^2 - \beta^{-1}\log\sum_i e^{\beta x_i^\top\xi}` is the
   free energy of the modern-Hopfield energy (chapter 4) with the pattern index summed out,
-  evaluated at a learned state-action embedding :math:`\phi`; the patterns :math:`x_i` are
-  learned (:math:numref:`eq-energy-policies-hopq`);
+  evaluated at a learned state-action embedding :math:`\psi`; the patterns :math:`x_i` are
+  learned (chapter 12, :math:numref:`eq-hopfield-q-def`);
 * :class:`SoftQ`: the same learning rule with a plain MLP :math:`Q(s, a)`, the reference.
 
 They follow the agent interface of :mod:`ebmlib.rl.agents` (``act``, ``greedy``, ``update``,
 ``begin_episode``) and so run under :func:`ebmlib.rl.training.train_steps` and
 :func:`ebmlib.rl.training.evaluate`. (Haarnoja et al.'s entropy temperature :math:`\alpha` is
 the book's :math:`T`.)
-See chapter 11 (:ref:`chapter-energy-policies`).
+See chapters 11 (:ref:`chapter-energy-policies`) and 12 (:ref:`chapter-hopfield-q`).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -44,21 +45,32 @@ __all__ = ["HopfieldQ", "SoftQ", "HopfieldQNet", "MLPQNet"]
 
 
 class HopfieldQNet(torch.nn.Module):
-    r"""The Hopfield Q-function :math:`Q(s, a) = -F_\beta(\phi(s, a)) + c`
-    (:math:numref:`eq-energy-policies-hopq`).
+    r"""The Hopfield Q-function :math:`Q(s, a) = -\kappa F_\beta(\psi(s, a)) + c_Q`
+    (:math:numref:`eq-hopfield-q-def`).
 
     .. math::
 
         F_\beta(\xi) = \tfrac12 \xi^\top\xi - \beta^{-1} \log \sum_{i=1}^N e^{\beta x_i^\top \xi},
-        \qquad \xi = \phi(s, a) = \mathrm{MLP}([s; a]) \in \R^{d},
+        \qquad \xi = \psi(s, a) = \mathrm{MLP}([s; a]) \in \R^{d},
 
     the free energy of the joint energy :math:`E(\xi, i) = \tfrac12\xi^\top\xi - x_i^\top\xi`
     with the pattern index :math:`i` summed out. It equals the chapter-4 energy
     :func:`ebmlib.modern.energy` minus its constants :math:`\beta^{-1}\log N + \tfrac12 M^2`,
-    and :math:`\beta Q` is, up to a constant, the log density of the marginal of
+    and :math:`\beta Q / \kappa` is, up to a constant, the log density of the marginal of
     :class:`ebmlib.attention_bm.AttentionBM` with the same patterns (chapter 8).
-    Its gradient in :math:`\xi` is :math:`X^\top \mathrm{softmax}(\beta X \xi) - \xi`: one
-    attention read-out with query :math:`\xi` and keys = values = patterns, minus the query.
+    Its gradient in :math:`\xi` is :math:`\kappa (X^\top \mathrm{softmax}(\beta X \xi) - \xi)`:
+    one attention read-out with query :math:`\xi` and keys = values = patterns, minus the query.
+
+    The value scale :math:`\kappa` sets how many units of value one unit of free energy is
+    worth. Since :math:`\kappa F_\beta(\xi; X) = F_{\beta/\kappa}(\sqrt\kappa\,\xi;
+    \sqrt\kappa\, X)`, it is the same model at inverse temperature :math:`\beta/\kappa` with
+    embeddings and patterns :math:`\sqrt\kappa` times larger; what it changes is the scale at
+    which the network starts and learns. Every Hopfield Q-function has the ceiling
+    :math:`Q \le c_Q + \kappa(\tfrac12 M^2 + \beta^{-1}\log N)`
+    (:math:numref:`eq-hopfield-q-ceiling`); values close to it need the attention concentrated
+    on patterns aligned with the embedding (chapter 12). The offset starts at
+    :math:`c_Q = -\kappa\beta^{-1}\log N`, so that an untrained network's log-sum-exp is a
+    log-mean-exp and its values start near zero.
 
     Parameters
     ----------
@@ -72,6 +84,8 @@ class HopfieldQNet(torch.nn.Module):
         Hidden widths of the embedding MLP.
     generator : torch.Generator, optional
         Source of the initial weights and patterns (patterns ~ N(0, I)).
+    value_scale : float
+        :math:`\kappa > 0`.
     """
 
     def __init__(
@@ -82,15 +96,18 @@ class HopfieldQNet(torch.nn.Module):
         beta: float = 1.0,
         hidden: tuple[int, ...] = (64, 64),
         generator: torch.Generator | None = None,
+        value_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.beta = check_positive(beta, "beta")
+        self.value_scale = check_positive(value_scale, "value_scale")
         n_patterns = check_int(n_patterns, "n_patterns", minimum=1)
         embed_dim = check_int(embed_dim, "embed_dim", minimum=1)
         self.embed = _mlp(check_int(n_in, "n_in", minimum=1), hidden, embed_dim)
         _seeded_init(self.embed, generator)
         self.patterns = torch.nn.Parameter(torch.randn(n_patterns, embed_dim, generator=generator))
-        self.offset = torch.nn.Parameter(torch.zeros(()))
+        c0 = -self.value_scale * math.log(n_patterns) / self.beta
+        self.offset = torch.nn.Parameter(torch.tensor(c0))
 
     def free_energy(self, xi: torch.Tensor) -> torch.Tensor:
         r"""``F_beta(xi)`` for embeddings ``[..., d]`` -> ``[...]``."""
@@ -101,10 +118,19 @@ class HopfieldQNet(torch.nn.Module):
         r"""Attention weights ``softmax(beta X xi)`` over the patterns, ``[..., N]``."""
         return torch.softmax(self.beta * (xi @ self.patterns.T), -1)
 
+    def ceiling(self) -> float:
+        r"""The largest value the network can take,
+        :math:`c_Q + \kappa(\tfrac12 M^2 + \beta^{-1}\log N)`
+        (:math:numref:`eq-hopfield-q-ceiling`)."""
+        with torch.no_grad():
+            m2 = float((self.patterns * self.patterns).sum(-1).max())
+            n = self.patterns.shape[0]
+            return float(self.offset) + self.value_scale * (0.5 * m2 + math.log(n) / self.beta)
+
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``Q(s, a)`` for ``s`` ``[B, ds]`` and ``a`` ``[B, K, da]`` -> ``[B, K]``."""
         xi = self.embed(torch.cat([s[:, None, :].expand(-1, a.shape[1], -1), a], -1))
-        return -self.free_energy(xi) + self.offset
+        return -self.value_scale * self.free_energy(xi) + self.offset
 
 
 class MLPQNet(torch.nn.Module):
@@ -126,8 +152,8 @@ class MLPQNet(torch.nn.Module):
 
 
 class HopfieldQ(DeepQAgent):
-    r"""Q-learning with the Hopfield Q-function :math:`Q = -F_\beta(\phi(s,a)) + c`
-    (:math:numref:`eq-energy-policies-hopq`).
+    r"""Q-learning with the Hopfield Q-function :math:`Q = -\kappa F_\beta(\psi(s,a)) + c_Q`
+    (:math:numref:`eq-hopfield-q-def`).
 
     A :class:`~ebmlib.rl.agents.DeepQAgent` whose network is :class:`HopfieldQNet`: ``n_patterns``
     learned patterns of dimension ``embed_dim`` at inverse temperature ``beta``, read by an
@@ -143,6 +169,10 @@ class HopfieldQ(DeepQAgent):
         :math:`N` and :math:`d` of the Hopfield energy.
     beta : float
         Inverse temperature of the Hopfield energy (not the policy's: that is ``config.T``).
+    value_scale : float
+        Value scale :math:`\kappa` of :class:`HopfieldQNet`: units of value per unit of free
+        energy (chapter 12: :math:`1/(1-\gamma)` puts the ceiling at the scale of the
+        returns).
     generator : torch.Generator, optional
         Source of the initial weights and patterns, minibatches, proposals and (by default) the
         actions; None: torch's global generator.
@@ -161,6 +191,7 @@ class HopfieldQ(DeepQAgent):
         n_patterns: int = 32,
         embed_dim: int = 16,
         beta: float = 1.0,
+        value_scale: float = 1.0,
         generator: torch.Generator | None = None,
         device: Any = None,
         **overrides: Any,
@@ -169,6 +200,7 @@ class HopfieldQ(DeepQAgent):
             check_int(n_patterns, "n_patterns", minimum=1),
             check_int(embed_dim, "embed_dim", minimum=1),
             check_positive(beta, "beta"),
+            check_positive(value_scale, "value_scale"),
         )
         super().__init__(
             observation_space, action_space, config, generator=generator, device=device,
@@ -179,10 +211,11 @@ class HopfieldQ(DeepQAgent):
         self, obs_dim: int, action_dim: int, generator: torch.Generator | None
     ) -> torch.nn.Module:
         """A :class:`HopfieldQNet` on ``[s; a]``."""
-        n_patterns, embed_dim, beta = self._net_args
+        n_patterns, embed_dim, beta, value_scale = self._net_args
         return HopfieldQNet(
-            obs_dim + action_dim, n_patterns, embed_dim, beta, self.config.hidden, generator
-        )
+            obs_dim + action_dim, n_patterns, embed_dim, beta, self.config.hidden, generator,
+            value_scale=value_scale,
+        )  # fmt: skip
 
     @property
     def patterns(self) -> torch.Tensor:

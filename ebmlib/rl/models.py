@@ -401,8 +401,8 @@ class DeepEnergyModel(_EnergyModel):
     r"""The deep energy model of Ngiam et al. (2011) (chapter 12,
     :math:numref:`eq-hopfield-q-dem`).
 
-    Deterministic feed-forward layers :math:`f_\theta(x)` are topped by a layer of :math:`K`
-    stochastic binary units :math:`h \in \{0, 1\}^K` with joint energy
+    Deterministic feed-forward layers :math:`f_\theta(x)` are topped by a layer of :math:`n_h`
+    stochastic binary units :math:`h \in \{0, 1\}^{n_h}` with joint energy
 
     .. math::
 
@@ -413,7 +413,7 @@ class DeepEnergyModel(_EnergyModel):
     .. math::
 
         F(x) = -\log\sum_h e^{-E(x, h)}
-             = \frac{\lVert x - b\rVert^2}{2 \varsigma^2} - \sum_{k=1}^K
+             = \frac{\lVert x - b\rVert^2}{2 \varsigma^2} - \sum_{k=1}^{n_h}
                \operatorname{softplus}\big(w_k^\top f_\theta(x) + c_k\big),
 
     and the model density is :math:`p(x) = e^{-F(x)}/Z`. The Gaussian term keeps :math:`Z`
@@ -429,7 +429,7 @@ class DeepEnergyModel(_EnergyModel):
     hidden : tuple of int
         Widths of the deterministic layers (SiLU activations, smooth for the HMC gradients).
     n_units : int
-        Number :math:`K` of stochastic binary units of the top layer.
+        Number :math:`n_h` of stochastic binary units of the top layer.
     width : float
         Width :math:`\varsigma > 0` of the Gaussian visible term (its centre :math:`b` is
         learned).
@@ -472,12 +472,12 @@ class DeepEnergyModel(_EnergyModel):
         self.chains: torch.Tensor | None = None
 
     def unit_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Inputs :math:`W f_\theta(x) + c` of the binary units, ``[B, d]`` -> ``[B, K]``."""
+        r"""Inputs :math:`W f_\theta(x) + c` of the binary units, ``[B, d]`` -> ``[B, n_h]``."""
         x = self._check_x(x)
         return self.top(self.features(x.to(self.b.dtype)))
 
     def unit_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`p(h_k = 1 \mid x) = \sigma(w_k^\top f_\theta(x) + c_k)`, ``[B, K]``."""
+        r""":math:`p(h_k = 1 \mid x) = \sigma(w_k^\top f_\theta(x) + c_k)`, ``[B, n_h]``."""
         with torch.no_grad():
             return torch.sigmoid(self.unit_inputs(x))
 
@@ -492,7 +492,7 @@ class DeepEnergyModel(_EnergyModel):
     free_energy = energy
 
     def joint_energy(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        r""":math:`E(x, h)` for ``x`` ``[B, d]`` and binary ``h`` ``[B, K]`` -> ``[B]``."""
+        r""":math:`E(x, h)` for ``x`` ``[B, d]`` and binary ``h`` ``[B, n_h]`` -> ``[B]``."""
         x = self._check_x(x)
         xx = x.to(self.b.dtype)
         h = check_tensor(h, "h", ndim=2).to(self.b.dtype)
@@ -508,7 +508,7 @@ class DeepEnergyModel(_EnergyModel):
         lr: float = 1e-3,
         n_chains: int = 512,
         leapfrog_steps: int = 5,
-        step_size: float = 0.1,
+        step_size: float = 0.2,
         init_scale: float = 3.0,
         generator: torch.Generator | None = None,
         progress_bar: bool | None = None,
