@@ -18,8 +18,9 @@ scoring step, -1 for every other step. Learners, trained for the full budget on 
 Every learner gets the same schedules: Boltzmann exploration (``softmax(Q/T)``, for the
 independent learners per agent) with the temperature falling linearly from 1 to 0.1 over the
 first half of the run, and a learning rate falling linearly from its starting value to a tenth
-of it over the whole run. Only the starting rates differ; they were tuned on seeds 100, 101 and
-102, which are not reported (``--tune`` reruns the tuning and writes its results). Every
+of it over the whole run. Only the starting rates differ; they are set by hand (``--tune`` runs
+the grid ``TUNE_GRID`` on seeds 100, 101 and 102, which are never reported, and writes its
+results; the defaults below have not been chosen from such a run). Every
 ``--eval-every`` episodes the learner's **greedy policy** (argmax of its Q-values over the 64
 joint actions, in every one of the 7 632 reachable states) is scored **exactly** by
 :mod:`ebmlib.rl.exact`: its success rate and mean return over all 630 start states within the
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -59,7 +61,7 @@ LIMIT = 40  # time limit of ebmlib/Blocker-v1
 GAMMA = 0.95
 EPISODES = 4000
 T_SCHEDULE = (1.0, 0.1)  # Boltzmann temperature, linear over the first half of the run
-#: Starting learning rates (tuned on seeds 100-102; see TUNE_GRID) and model sizes.
+#: Starting learning rates (set by hand; --tune runs TUNE_GRID on seeds 100-102) and sizes.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fe-gibbs": {"lr": 0.02, "n_hidden": 64, "gibbs_sweeps": 10},
     "fe-enum": {"lr": 0.02, "n_hidden": 64},
@@ -231,11 +233,16 @@ def tune(args: argparse.Namespace, env_kw: dict[str, Any]) -> None:
         "episodes": args.episodes,
         "results": {},
     }
+    if args.out and os.path.exists(args.out):  # add to the results of earlier tuning runs
+        with open(args.out) as f:
+            out["results"] = json.load(f)["results"]
     for kind, grid in TUNE_GRID.items():
         if kind not in args.learners:
             continue
-        out["results"][kind] = {}
+        out["results"].setdefault(kind, {})
         for lr in grid:
+            if str(lr) in out["results"][kind]:
+                continue
             rs = [run(kind, s, args.episodes, args.eval_every, lr, env_kw) for s in TUNE_SEEDS]
             fin = np.array([np.mean(r["mean_return"][-args.final :]) for r in rs])
             out["results"][kind][str(lr)] = {"final_returns": fin.tolist(), "mean": fin.mean()}

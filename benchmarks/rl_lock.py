@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -59,17 +60,17 @@ EPISODES = 2000
 T_SCHEDULE = (1.0, 0.05)  # Boltzmann temperature, linear over the first half of the run
 #: Starting learning rates (tuned on seeds 100-102, see TUNE_GRID) and model sizes.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "fe-gibbs": {"lr": 0.02, "n_hidden": 32, "gibbs_sweeps": 10},
-    "fe-enum": {"lr": 0.02, "n_hidden": 32},
+    "fe-gibbs": {"lr": 0.05, "n_hidden": 32, "gibbs_sweeps": 10},
+    "fe-enum": {"lr": 0.05, "n_hidden": 32},
     "joint": {"lr": 0.5},
-    "additive": {"lr": 0.1},
+    "additive": {"lr": 0.3},
     "random": {},
 }
 #: The starting rates tried on the tuning seeds (fe-gibbs uses fe-enum's: same model and rule).
 TUNE_GRID: dict[str, list[float]] = {
-    "fe-enum": [0.01, 0.02, 0.05],
+    "fe-enum": [0.01, 0.02, 0.05, 0.1],
     "joint": [0.1, 0.5, 1.0],
-    "additive": [0.03, 0.1, 0.3],
+    "additive": [0.03, 0.1, 0.3, 1.0],
 }
 TUNE_SEEDS = [100, 101, 102]
 
@@ -247,11 +248,16 @@ def tune(args: argparse.Namespace) -> None:
         "episodes": args.episodes,
         "results": {},
     }
+    if args.out and os.path.exists(args.out):  # add to the results of earlier tuning runs
+        with open(args.out) as f:
+            out["results"] = json.load(f)["results"]
     for kind, grid in TUNE_GRID.items():
         if kind not in args.learners:
             continue
-        out["results"][kind] = {}
+        out["results"].setdefault(kind, {})
         for lr in grid:
+            if str(lr) in out["results"][kind]:
+                continue
             rs = [run(kind, s, args.episodes, args.eval_every, lr) for s in TUNE_SEEDS]
             fin = np.array([np.mean(r["mean_return"][-args.final :]) for r in rs])
             out["results"][kind][str(lr)] = {"final_returns": fin.tolist(), "mean": fin.mean()}
