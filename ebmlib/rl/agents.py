@@ -40,7 +40,16 @@ import torch
 import torch.nn.functional as F
 
 from .._optional import require
-from .._validation import check_generator, check_int, check_positive
+from .._validation import (
+    check_choice,
+    check_generator,
+    check_int,
+    check_positive,
+    check_probability,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+)
 from ..utils import renamed_argument
 from ._nets import QHeadNet
 from ._spaces import SpaceCodec
@@ -106,8 +115,10 @@ def _check_delta(delta: float, what: str) -> float:
 def boltzmann_probabilities(q: torch.Tensor, T: float) -> torch.Tensor:
     r"""Boltzmann (softmax) policy :math:`\pi(a|s) = e^{Q(s,a)/T} / \sum_b e^{Q(s,b)/T}`.
 
-    Chapter 9, :math:numref:`eq-rl-boltzmann`. ``q`` is ``[..., A]``; the result has the same shape.
+    Chapter 9, :math:numref:`eq-rl-boltzmann`. ``q`` is ``[..., A]`` (real, finite); the result
+    has the same shape.
     """
+    q = check_tensor(q, "q", min_ndim=1, floating=True)
     T = check_positive(T, "T")
     return torch.softmax(q / T, dim=-1)
 
@@ -294,6 +305,8 @@ class TabularQ(_Agent):
         reward = _check_reward(reward)
         s = self.obs_codec.to_index(obs, "obs")
         a = self.act_codec.to_index(action, "action")
+        if next_action is not None:  # checked even where Q-learning does not use it
+            self.act_codec.check(next_action, "next_action")
         if terminated:
             target = reward
         else:
@@ -318,17 +331,32 @@ class RandomAgent(_Agent):
         self._init_agent(observation_space, action_space, None)
 
     def act(self, obs: Any, generator: torch.Generator | None = None) -> Any:
-        """A uniformly random action."""
+        """A uniformly random action (``obs`` is checked against the observation space)."""
         check_generator(generator)
+        self.obs_codec.check(obs, "obs")
         return _random_action(self.act_codec, generator)
 
     def greedy(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """Random as well: the random agent has no values."""
         return self.act(obs, generator)
 
-    def update(self, obs: Any, action: Any, reward: float, *args: Any, **kwargs: Any) -> float:
-        """Nothing to learn (the reward is still checked)."""
+    def update(
+        self,
+        obs: Any,
+        action: Any,
+        reward: float,
+        next_obs: Any | None = None,
+        next_action: Any | None = None,
+        terminated: bool = False,
+    ) -> float:
+        """Nothing to learn (the transition is still checked against the spaces)."""
+        self.obs_codec.check(obs, "obs")
+        self.act_codec.check(action, "action")
         _check_reward(reward)
+        if next_obs is not None:
+            self.obs_codec.check(next_obs, "next_obs")
+        if next_action is not None:
+            self.act_codec.check(next_action, "next_action")
         return 0.0
 
 
@@ -690,6 +718,8 @@ class FreeEnergyQ(_Agent):
         v = self.rbm._check_v(v, "v")
         if v.dim() != 1:
             raise ValueError(f"v must be one visible vector [n_visible], got {tuple(v.shape)}")
+        if v.is_floating_point() and v.dtype != self.rbm.W.dtype:
+            raise TypeError(f"v must have the agent's dtype {self.rbm.W.dtype}, got {v.dtype}")
         p = torch.sigmoid(v @ self.rbm.W + self.rbm.c)  # [K]
         return {"W": torch.outer(v, p), "b": v.clone(), "c": p}
 
@@ -707,6 +737,7 @@ class FreeEnergyQ(_Agent):
     @renamed_argument("temperature", "T", since=_SINCE)
     def action_probabilities(self, obs: Any, T: float = 1.0) -> torch.Tensor:
         """Exact Boltzmann policy ``softmax(Q(s, .)/T)`` by enumeration, ``[n_actions]``."""
+        T = check_positive(T, "T")  # before q_values, so a refused call changes nothing
         return boltzmann_probabilities(self.q_values(obs), T)
 
     @renamed_argument("temperature", "T", since=_SINCE)
@@ -865,6 +896,7 @@ class FreeEnergyQ(_Agent):
     def greedy(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """Greedy action: argmax by enumeration, or the best of ``greedy_chains`` annealed Gibbs
         chains ending at ``greedy_T`` (an approximation for huge action sets)."""
+        generator = check_generator(generator)
         if self.enumerate:
             return self.act_codec.from_index(int(self.q_values(obs).argmax()))
         units = self.gibbs_actions(
@@ -949,14 +981,30 @@ def td_targets(
     r"""TD targets :math:`y = r + \gamma\,(1 - \text{terminated})\,V(s')` (chapter 9, DQN), ``[B]``.
 
     A terminated transition has no successor value; a truncated one (time limit) is
-    bootstrapped like any other.
+    bootstrapped like any other. ``rewards``, ``terminated`` (0/1 as floats) and
+    ``next_values`` are finite floating ``[B]`` tensors of one dtype and device.
     """
+    for name, t in (("rewards", rewards), ("terminated", terminated), ("next_values", next_values)):
+        check_tensor(t, name, ndim=1, floating=True)
+    check_same_dtype(rewards=rewards, terminated=terminated, next_values=next_values)
+    check_same_device(rewards=rewards, terminated=terminated, next_values=next_values)
+    if not rewards.shape == terminated.shape == next_values.shape:
+        raise ValueError(
+            "rewards, terminated and next_values must have one shape [B], got "
+            f"{list(rewards.shape)}, {list(terminated.shape)}, {list(next_values.shape)}"
+        )
+    gamma = check_probability(gamma, "gamma")
     return rewards + gamma * (1.0 - terminated) * next_values
 
 
 def update_target(net: torch.nn.Module, target: torch.nn.Module, tau: float | None) -> None:
     r"""Copy ``net`` into ``target`` (``tau=None``) or move it by Polyak averaging,
-    :math:`\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta`."""
+    :math:`\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta`, ``0 <= tau <= 1``."""
+    for name, m in (("net", net), ("target", target)):
+        if not isinstance(m, torch.nn.Module):
+            raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+    if tau is not None:
+        tau = check_probability(tau, "tau")
     with torch.no_grad():
         if tau is None:
             for p, pt in zip(net.parameters(), target.parameters(), strict=True):
@@ -1004,6 +1052,21 @@ def td_step(
     float
         Mean absolute TD error :math:`|y - Q_\theta(s, a)|` of the minibatch (before the step).
     """
+    for name, m in (("qnet", qnet), ("target", target)):
+        if not isinstance(m, torch.nn.Module):
+            raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if not isinstance(batch, Transitions):
+        raise TypeError(f"batch must be a Transitions minibatch, got {type(batch).__name__}")
+    if not callable(next_value):
+        raise TypeError(f"next_value must be callable (net, next_obs) -> [B], got {next_value!r}")
+    gamma = check_probability(gamma, "gamma")
+    check_choice(loss, "loss", ("huber", "mse"))
+    if grad_clip is not None:
+        grad_clip = check_positive(grad_clip, "grad_clip")
     q = qnet(batch.obs, batch.actions[:, None, :])[:, 0]
     with torch.no_grad():
         y = td_targets(batch.rewards, batch.terminated, next_value(target, batch.next_obs), gamma)
@@ -1209,7 +1272,10 @@ class DeepQAgent(torch.nn.Module):
         return torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(self._device)
 
     def to_units(self, action: Any, what: str = "action") -> torch.Tensor:
-        """Environment action -> network units ``[da]`` (one-hot, or scaled to [-1, 1])."""
+        """Environment action -> network units ``[da]`` (one-hot, or scaled to [-1, 1]);
+        ``what`` names the action in error messages."""
+        if not isinstance(what, str):
+            raise TypeError(f"what must be a str (a name for messages), got {type(what).__name__}")
         if self.discrete:
             if isinstance(action, torch.Tensor | np.ndarray):
                 if action.size != 1 if isinstance(action, np.ndarray) else action.numel() != 1:
@@ -1470,7 +1536,9 @@ class DQN(DeepQAgent):
     def make_qnet(
         self, obs_dim: int, action_dim: int, generator: torch.Generator | None
     ) -> torch.nn.Module:
-        """An MLP with one output per action (:class:`~ebmlib.rl._nets.QHeadNet`)."""
+        """An MLP with one output per action (``QHeadNet``)."""
+        obs_dim = check_int(obs_dim, "obs_dim", minimum=1)
+        action_dim = check_int(action_dim, "action_dim", minimum=1)
         return QHeadNet(obs_dim, action_dim, self.config.hidden, generator)
 
     @property

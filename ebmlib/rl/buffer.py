@@ -9,12 +9,11 @@ tensors on one device, from which minibatches are drawn uniformly with replaceme
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
 
-from .._validation import check_generator, check_int
+from .._validation import _as_real, check_generator, check_int
 from ..utils import Result
 
 __all__ = ["ReplayBuffer", "Transitions"]
@@ -89,6 +88,8 @@ class ReplayBuffer:
                 raise TypeError(f"{name} must be a torch.dtype, got {type(dt).__name__}")
         if not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        if action_dtype.is_complex:
+            raise TypeError(f"action_dtype must be a real dtype, got {action_dtype}")
         dev = torch.device("cpu") if device is None else torch.device(device)
         n = self.capacity
         self.obs = torch.zeros((n, *self.obs_shape), dtype=dtype, device=dev)
@@ -108,7 +109,18 @@ class ReplayBuffer:
         return self.size
 
     def _as(self, x: Any, shape: tuple[int, ...], dtype: torch.dtype, name: str) -> torch.Tensor:
-        t = torch.as_tensor(x, dtype=dtype, device=self.device)
+        try:
+            t = torch.as_tensor(x, device=self.device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+        if t.is_complex():
+            raise TypeError(f"{name} must be real, got {t.dtype}")
+        if t.is_floating_point():
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} must contain only finite values")
+            if not dtype.is_floating_point and not bool((t == t.round()).all()):
+                raise TypeError(f"{name} must hold integers (the buffer stores {dtype})")
+        t = t.to(dtype)
         if tuple(t.shape) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
         return t
@@ -122,13 +134,12 @@ class ReplayBuffer:
             If ``reward`` is NaN or infinite (it would poison every later target), or a shape
             does not match the buffer.
         """
-        r = float(reward)
-        if not math.isfinite(r):
-            raise ValueError(f"reward must be a finite number, got {r}")
-        i = self.pos
-        self.obs[i] = self._as(obs, self.obs_shape, self.obs.dtype, "obs")
-        self.next_obs[i] = self._as(next_obs, self.obs_shape, self.obs.dtype, "next_obs")
-        self.actions[i] = self._as(action, self.action_shape, self.actions.dtype, "action")
+        r = _as_real(reward, "reward")  # NaN or inf would poison every later target
+        o = self._as(obs, self.obs_shape, self.obs.dtype, "obs")
+        o2 = self._as(next_obs, self.obs_shape, self.obs.dtype, "next_obs")
+        a = self._as(action, self.action_shape, self.actions.dtype, "action")
+        i = self.pos  # checked all before writing, so a refused transition changes nothing
+        self.obs[i], self.next_obs[i], self.actions[i] = o, o2, a
         self.rewards[i] = r
         self.terminated[i] = 1.0 if bool(terminated) else 0.0
         self.pos = (i + 1) % self.capacity

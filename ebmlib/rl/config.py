@@ -71,10 +71,11 @@ class LinearSchedule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "duration", check_int(self.duration, "duration", minimum=1))
-        object.__setattr__(self, "start", float(self.start))
-        object.__setattr__(self, "end", float(self.end))
+        object.__setattr__(self, "start", check_real(self.start, "start"))
+        object.__setattr__(self, "end", check_real(self.end, "end"))
 
     def __call__(self, t: int) -> float:
+        t = check_nonnegative(t, "t")
         return self.start + (self.end - self.start) * min(t / self.duration, 1.0)
 
 
@@ -102,6 +103,8 @@ def _check_schedule(value: Any, name: str, kind: str) -> Schedule:
 
 def schedule_value(value: Schedule, t: int, name: str, kind: str = "positive") -> float:
     """The value of a number or schedule at ``t``, checked (``kind``: positive/probability)."""
+    check_choice(kind, "kind", ("positive", "probability"))
+    t = check_nonnegative(t, "t")
     v = value(t) if callable(value) else value
     if kind == "probability":
         return check_probability(v, name)

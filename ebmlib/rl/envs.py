@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .._optional import require
-from .._validation import check_int, check_nonnegative
+from .._validation import check_choice, check_int, check_nonnegative
 from .exact import TabularMDP
 from .multigoal import MultiGoalEnv
 
@@ -47,26 +47,26 @@ MOVES = {0: (0, -1), 1: (1, 0), 2: (0, 1), 3: (-1, 0)}  # left, down, right, up
 _MOVE_NAMES = ("left", "down", "right", "up")
 
 
-def _check_action(space: Any, action: Any) -> np.ndarray:
-    """Validate a MultiDiscrete/MultiBinary action; errors name the argument ``action``."""
+def _check_action(space: Any, action: Any, name: str = "action") -> np.ndarray:
+    """Validate a MultiDiscrete/MultiBinary action; errors name the argument (``name``)."""
     arr = np.asarray(action)
     n = space.shape[0]
     if arr.shape != (n,):
         raise ValueError(
-            f"action must have shape ({n},) (one entry per component), got {arr.shape}"
+            f"{name} must have shape ({n},) (one entry per component), got {arr.shape}"
         )
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
         if not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"action must hold integers, got dtype {arr.dtype}")
+            raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"action must hold integers, got {arr.tolist()}")
+            raise ValueError(f"{name} must hold integers, got {arr.tolist()}")
     arr = arr.astype(np.int64)
     if isinstance(space, spaces.MultiDiscrete):
         hi = np.asarray(space.nvec) - 1
         if np.any(arr < 0) or np.any(arr > hi):
-            raise ValueError(f"action entries must lie in [0, {int(hi.max())}], got {arr.tolist()}")
+            raise ValueError(f"{name} entries must lie in [0, {int(hi.max())}], got {arr.tolist()}")
     elif np.any((arr != 0) & (arr != 1)):
-        raise ValueError(f"action must hold only 0 and 1 entries, got {arr.tolist()}")
+        raise ValueError(f"{name} must hold only 0 and 1 entries, got {arr.tolist()}")
     return arr
 
 
@@ -245,7 +245,8 @@ class BlockerEnv(gym.Env):
         ``state`` is ``(agents, blockers)`` as in :attr:`state`; ``moves`` one move per agent.
         Pure: the environment itself is not changed.
         """
-        agents, blockers = state
+        agents, blockers = self._check_state(state)
+        moves = _check_action(self.action_space, moves, "moves")
         blockers = self._blockers_reply(agents, blockers)
         agents = self._agents_move(agents, blockers, moves)
         scored = any(r == self.end_row for r, _ in agents)
@@ -284,7 +285,7 @@ class BlockerEnv(gym.Env):
 
     def joint_index(self, moves: Any) -> int:
         """Index ``sum_i move_i * 4**i`` of a joint action (as used by :meth:`tabular`)."""
-        m = _check_action(self.action_space, moves)
+        m = _check_action(self.action_space, moves, "moves")
         return int(sum(int(x) * 4**i for i, x in enumerate(m)))
 
     def joint_action(self, index: int) -> np.ndarray:
@@ -355,6 +356,8 @@ class BlockerEnv(gym.Env):
         Turns any deterministic policy that maps observations to joint actions (a learner's
         greedy policy, a heuristic) into the table :mod:`ebmlib.rl.exact` evaluates.
         """
+        if not callable(act):
+            raise TypeError(f"act must be callable (observation -> action), got {act!r}")
         mdp = self.tabular() if mdp is None else mdp
         return torch.tensor(
             [self.joint_index(act(self.observation(s))) for s in mdp.labels], dtype=torch.int64
@@ -405,6 +408,7 @@ class BlockerEnv(gym.Env):
 
     def heuristic_policy(self, name: str, mdp: TabularMDP | None = None) -> torch.Tensor:
         """:meth:`heuristic_action` ``(name)`` in every state of ``mdp``: joint indices ``[S]``."""
+        check_choice(name, "name", ("all_down", "nearest_hole", "chase_gap", "formation"))
         mdp = self.tabular() if mdp is None else mdp
         powers = 4 ** np.arange(self.n_agents)
         return torch.tensor(
@@ -625,6 +629,8 @@ class CombinationLockEnv(gym.Env):
 
     def policy_table(self, act: Callable[[int], Any]) -> torch.Tensor:
         """Action index of ``act(room)`` in every room: the table :mod:`ebmlib.rl.exact` reads."""
+        if not callable(act):
+            raise TypeError(f"act must be callable (room -> action), got {act!r}")
         return torch.tensor([self.action_index(act(s)) for s in range(self.n_rooms)])
 
     def reset(

@@ -49,7 +49,14 @@ from typing import Any
 
 import torch
 
-from .._validation import check_int, check_positive, check_probability, check_tensor
+from .._validation import (
+    check_int,
+    check_positive,
+    check_probability,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+)
 from ..utils import Result, renamed_argument
 
 __all__ = [
@@ -136,7 +143,26 @@ class TabularMDP(_UnpacksAsTuple, Result):
     labels: tuple | None = None
 
     def __post_init__(self) -> None:
+        fields = {"next_state": 3, "prob": 3, "R": 2, "success": 2, "terminate": 2, "initial": 1}
+        for name, ndim in fields.items():
+            t = check_tensor(getattr(self, name), name, ndim=ndim)
+            if name == "next_state":
+                if t.is_floating_point() or t.dtype == torch.bool:
+                    raise TypeError(f"next_state must hold integer state indices, got {t.dtype}")
+        check_same_device(**{name: getattr(self, name) for name in fields})
+        check_same_dtype(**{name: getattr(self, name) for name in fields})
+        for name in ("prob", "R", "success", "terminate", "initial"):
+            if getattr(self, name).dtype != torch.float64:
+                raise TypeError(f"{name} must be a float64 tensor, got {getattr(self, name).dtype}")
         S, A = self.R.shape
+        for name, shape in (("success", (S, A)), ("terminate", (S, A)), ("initial", (S,))):
+            if tuple(getattr(self, name).shape) != shape:
+                raise ValueError(
+                    f"{name} must have shape {list(shape)} matching R, got "
+                    f"{list(getattr(self, name).shape)}"
+                )
+        if bool(((self.next_state < 0) | (self.next_state >= S)).any()):
+            raise ValueError(f"next_state must hold state indices in [0, {S})")
         if self.next_state.shape[:2] != (S, A) or self.prob.shape != self.next_state.shape:
             raise ValueError(
                 "next_state and prob must have shape [S, A, B] matching R [S, A], got "
@@ -186,10 +212,20 @@ class TabularMDP(_UnpacksAsTuple, Result):
 
     def expect(self, V: torch.Tensor) -> torch.Tensor:
         """``sum_{s'} P(s' | s, a) V(s')`` for every pair: shape ``[S, A]`` (``V``: ``[S]``)."""
+        check_tensor(V, "V", shape=(self.n_states,), floating=True)
+        check_same_device(V=V, R=self.R)
+        return self._expect(V.to(self.prob.dtype))
+
+    def _expect(self, V: torch.Tensor) -> torch.Tensor:  # the solvers' unchecked inner loop
         return (self.prob * V[self.next_state]).sum(-1)
 
     def transition_matrix(self, pi: torch.Tensor) -> torch.Tensor:
         """Dense ``P_pi[s, s'] = sum_a pi(a|s) P(s'|s,a)`` for a policy matrix ``pi [S, A]``."""
+        check_tensor(pi, "pi", shape=(self.n_states, self.n_actions), floating=True)
+        check_same_device(pi=pi, R=self.R)
+        return self._transition_matrix(pi.to(self.prob.dtype))
+
+    def _transition_matrix(self, pi: torch.Tensor) -> torch.Tensor:
         S = self.n_states
         P_pi = torch.zeros(S, S, dtype=torch.float64)
         w = (pi[:, :, None] * self.prob).reshape(S, -1)
@@ -435,12 +471,12 @@ def value_iteration(
     V = torch.zeros(mdp.n_states, dtype=torch.float64)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        V_new = (mdp.R + gamma * mdp.expect(V)).max(dim=1).values
+        V_new = (mdp.R + gamma * mdp._expect(V)).max(dim=1).values
         delta = float((V_new - V).abs().max())
         V = V_new
         if delta < tol:
             break
-    Q = mdp.R + gamma * mdp.expect(V)
+    Q = mdp.R + gamma * mdp._expect(V)
     return MDPSolution(V, Q, greedy_policy(Q), it)
 
 
@@ -512,12 +548,12 @@ def soft_value_iteration(
     V = torch.zeros(mdp.n_states, dtype=torch.float64)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        V_new = _soft_backup(mdp.R + gamma * mdp.expect(V), T)
+        V_new = _soft_backup(mdp.R + gamma * mdp._expect(V), T)
         delta = float((V_new - V).abs().max())
         V = V_new
         if delta < tol:
             break
-    Q = mdp.R + gamma * mdp.expect(V)
+    Q = mdp.R + gamma * mdp._expect(V)
     V = _soft_backup(Q, T)
     policy = torch.exp((Q - V[:, None]) / T)
     return SoftSolution(V, Q, policy, T, it)
@@ -529,11 +565,11 @@ def _solve_policy(
     """Solve ``x = b + gamma P_pi x``: dense solve for small S, else iteration from 0."""
     S = mdp.n_states
     if S <= DENSE_SOLVE_MAX_STATES:
-        A = torch.eye(S, dtype=torch.float64) - gamma * mdp.transition_matrix(pi)
+        A = torch.eye(S, dtype=torch.float64) - gamma * mdp._transition_matrix(pi)
         return torch.linalg.solve(A, b)
     x = torch.zeros(S, dtype=torch.float64)
     for _ in range(max_iter):
-        x_new = b + gamma * (pi * mdp.expect(x)).sum(1)
+        x_new = b + gamma * (pi * mdp._expect(x)).sum(1)
         delta = float((x_new - x).abs().max())
         x = x_new
         if delta < tol:
@@ -574,7 +610,7 @@ def policy_evaluation(
     mdp = tabular_mdp(env)
     pi = _policy_matrix(policy, mdp.n_states, mdp.n_actions)
     V = _solve_policy(mdp, pi, (pi * mdp.R).sum(1), gamma, tol, max_iter)
-    return PolicyValue(V, mdp.R + gamma * mdp.expect(V))
+    return PolicyValue(V, mdp.R + gamma * mdp._expect(V))
 
 
 def success_probability(
@@ -629,9 +665,9 @@ def success_probability(
         max_steps = check_int(max_steps, "max_steps", minimum=0)
         x = torch.zeros(n_s, dtype=torch.float64)
         for _ in range(max_steps):
-            x = g_pi + (pi * mdp.expect(x)).sum(1)
+            x = g_pi + (pi * mdp._expect(x)).sum(1)
     elif n_s <= DENSE_SOLVE_MAX_STATES:
-        P_pi = mdp.transition_matrix(pi)
+        P_pi = mdp._transition_matrix(pi)
         # States from which a success is reachable at all; elsewhere x = 0. On the reachable set
         # the chain leaves with positive probability, so I - P_pi restricted there is invertible.
         can = g_pi > 0
@@ -650,7 +686,7 @@ def success_probability(
         # exactly after at most S steps, a stochastic one geometrically.
         x = torch.zeros(n_s, dtype=torch.float64)
         for _ in range(max_iter):
-            x_new = g_pi + (pi * mdp.expect(x)).sum(1)
+            x_new = g_pi + (pi * mdp._expect(x)).sum(1)
             delta = float((x_new - x).abs().max())
             x = x_new
             if delta < tol:
@@ -677,7 +713,7 @@ def success_curve(env: Any, policy: torch.Tensor, max_steps: int) -> torch.Tenso
     x = torch.zeros(mdp.n_states, dtype=torch.float64)
     out = [0.0]
     for _ in range(max_steps):
-        x = g_pi + (pi * mdp.expect(x)).sum(1)
+        x = g_pi + (pi * mdp._expect(x)).sum(1)
         out.append(float(mdp.initial @ x))
     return torch.tensor(out, dtype=torch.float64)
 
@@ -720,7 +756,7 @@ def expected_return(
     r_pi = (pi * mdp.R).sum(1)
     J = torch.zeros(mdp.n_states, dtype=torch.float64)
     for _ in range(max_steps):
-        J = r_pi + gamma * (pi * mdp.expect(J)).sum(1)
+        J = r_pi + gamma * (pi * mdp._expect(J)).sum(1)
     return J if per_state else float(mdp.initial @ J)
 
 
@@ -742,7 +778,7 @@ def optimal_return(
     mdp = tabular_mdp(env)
     J = torch.zeros(mdp.n_states, dtype=torch.float64)
     for _ in range(max_steps):
-        J = (mdp.R + gamma * mdp.expect(J)).max(1).values
+        J = (mdp.R + gamma * mdp._expect(J)).max(1).values
     return J if per_state else float(mdp.initial @ J)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import require
-from .._validation import check_int, check_positive
+from .._validation import _as_real, check_int, check_nonnegative, check_positive
 from ..utils import renamed_argument
 
 gym = require("gymnasium", "rl", feature="ebmlib.rl")
@@ -79,15 +79,11 @@ class MultiGoalEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         self.horizon = check_int(horizon, "horizon", minimum=1)
-        self.action_cost = float(action_cost)
-        self.distance_cost = float(distance_cost)
-        if self.action_cost < 0 or self.distance_cost < 0:
-            raise ValueError("action_cost and distance_cost must be >= 0")
-        self.goal_reward = float(goal_reward)
+        self.action_cost = check_nonnegative(action_cost, "action_cost")
+        self.distance_cost = check_nonnegative(distance_cost, "distance_cost")
+        self.goal_reward = _as_real(goal_reward, "goal_reward")
         self.goal_radius = check_positive(goal_radius, "goal_radius")
-        self.start_noise = float(start_noise)
-        if self.start_noise < 0:
-            raise ValueError("start_noise must be >= 0")
+        self.start_noise = check_nonnegative(start_noise, "start_noise")
         self.bound = check_positive(bound, "bound")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
@@ -143,7 +139,15 @@ class MultiGoalEnv(gym.Env):
 
 def goal_reached(position: Any, goal_radius: float = 1.0) -> int:
     """Index of the goal within ``goal_radius`` of ``position`` (``[2]``), or -1."""
-    p = np.asarray(position, dtype=np.float64).reshape(2)
+    try:
+        p = np.asarray(position, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"position must be a pair of numbers, got {position!r}") from err
+    if p.shape != (2,):
+        raise ValueError(f"position must have shape (2,), got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"position must be finite, got {p.tolist()}")
+    goal_radius = check_positive(goal_radius, "goal_radius")
     dist = np.linalg.norm(GOALS - p, axis=1)
     return int(dist.argmin()) if dist.min() <= goal_radius else -1
 
@@ -156,6 +160,9 @@ def rollouts(
     Returns the paths (each ``[T+1, 2]``) and the goal index reached by each (-1: none).
     """
     n = check_int(n, "n", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    if not callable(policy):
+        raise TypeError(f"policy must be callable (obs -> action), got {policy!r}")
     paths, goals = [], []
     for i in range(n):
         obs, _ = env.reset(seed=seed + i)
@@ -176,6 +183,7 @@ def draw_multigoal(
     """Draw trajectories of the multi-goal task with the four goals; returns the axes."""
     plt = require("matplotlib.pyplot", "viz")
 
+    goal_radius = check_positive(goal_radius, "goal_radius")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     for g in GOALS:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_generator, check_int, check_probability
+from .._validation import _as_real, check_generator, check_int, check_probability
 from ..utils import Result, progress, renamed_argument
 
 __all__ = [
@@ -191,6 +191,11 @@ def run_episode(
     :func:`evaluate` seed). ``generator`` is passed to ``agent.act`` (None: torch's global
     generator).
     """
+    epsilon = check_probability(epsilon, "epsilon")
+    if seed is not None:
+        seed = check_int(seed, "seed", minimum=0)
+    if max_steps is not None:
+        max_steps = check_int(max_steps, "max_steps", minimum=1)
     obs, _ = env.reset(seed=seed)
     if greedy:
         best = _greedy_fn(agent, generator)
@@ -418,6 +423,12 @@ class Criterion:
     name: str = ""
     """What meeting it means, for reports."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", _as_real(self.threshold, "threshold"))
+        object.__setattr__(self, "episodes", check_int(self.episodes, "episodes", minimum=1))
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+
 
 CARTPOLE_V1 = Criterion(475.0, 100, "solves CartPole-v1")
 """The standard criterion of CartPole-v1: mean return >= 475 over 100 consecutive episodes."""
@@ -451,6 +462,7 @@ def steps_reached_and_stayed(
         raise ValueError(
             f"steps and values must have equal lengths, got {len(steps)}, {len(values)}"
         )
+    threshold = _as_real(threshold, "threshold")
     found = None
     for s, v in zip(reversed(list(steps)), reversed(list(values)), strict=True):
         if not v >= threshold:  # NaN counts as not met
@@ -464,6 +476,7 @@ def steps_first_reached(
 ) -> int | None:
     """The first step whose value is ``>= threshold`` (None if never); compare
     :func:`steps_reached_and_stayed`, which the book reports."""
+    threshold = _as_real(threshold, "threshold")
     for s, v in zip(steps, values, strict=True):
         if v >= threshold:
             return int(s)
@@ -786,6 +799,8 @@ def summarize(runs: Sequence[Any], *, last: int = 5, threshold: float | None = N
     if not runs:
         raise ValueError("runs must not be empty")
     last = check_int(last, "last", minimum=1)
+    if threshold is not None:
+        threshold = _as_real(threshold, "threshold")
     if threshold is None:
         ths = {getattr(r, "threshold", None) for r in runs} - {None}
         threshold = ths.pop() if len(ths) == 1 else None
