@@ -21,6 +21,7 @@ repository is a matter of running the benchmark scripts with other ``--seeds``.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -80,3 +81,37 @@ def test_dqn_cartpole_seed1_solves_and_reproduces():
     rec = _recorded(DATA / "rl_cartpole_dqn.json", seed=1)
     np.testing.assert_allclose(run.eval_returns, rec.eval_returns, rtol=0, atol=1e-6)
     assert run.final_mean == pytest.approx(rec.final_mean, abs=1e-6)
+
+
+def _lock_recorded(path: Path, kind: str, seed: int) -> dict:
+    runs = json.loads(path.read_text())["learners"][kind]["runs"]
+    found = [r for r in runs if r["seed"] == seed]
+    assert len(found) == 1, f"{path.name}: expected one recorded {kind} run of seed {seed}"
+    return found[0]
+
+
+@pytest.mark.parametrize("kind", ["fe-enum", "joint"])
+def test_lock_learner_seed1_opens_the_lock_and_reproduces(kind):
+    """Chapter 10 (fig-free-energy-rl-lock, thm-free-energy-rl-additive): on the combination lock,
+    free-energy SARSA with enumerated actions and joint tabular SARSA, seed 1, end the full
+    2000-episode budget with a greedy policy that opens the last door with probability 1 at each
+    of the last 5 exact evaluations; the re-run reproduces the recorded curve in
+    ``book/part4/data/lock_runs.json`` (exact evaluations: no sampling noise to allow for)."""
+    rl_lock = _bench("rl_lock")
+    run = rl_lock.run(kind, 1)
+    assert all(x >= 1 - 1e-9 for x in run["success"][-5:])
+    rec = _lock_recorded(DATA / "lock_runs.json", kind, 1)
+    np.testing.assert_allclose(run["success"], rec["success"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(run["mean_return"], rec["mean_return"], rtol=0, atol=1e-9)
+
+
+def test_lock_gibbs_learner_seed2_never_opens_and_reproduces():
+    """Chapter 10 (fig-free-energy-rl-lock, eq-free-energy-rl-gibbs): the chapter reports that
+    free-energy SARSA with Gibbs-sampled actions never opens the lock on seed 2 within the
+    2000-episode budget; the re-run must show that and reproduce the recorded curve in
+    ``book/part4/data/lock_gibbs.json``."""
+    rl_lock = _bench("rl_lock")
+    run = rl_lock.run("fe-gibbs", 2)
+    assert max(run["success"]) == 0.0
+    rec = _lock_recorded(DATA / "lock_gibbs.json", "fe-gibbs", 2)
+    np.testing.assert_allclose(run["mean_return"], rec["mean_return"], rtol=0, atol=1e-9)
