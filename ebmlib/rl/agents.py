@@ -1295,7 +1295,9 @@ class DeepQAgent(torch.nn.Module):
         return 2 * (a - self._low) / (self._high - self._low) - 1
 
     def from_units(self, u: torch.Tensor) -> Any:
-        """Network units -> environment action (an int, or a float32 array in the box)."""
+        """Network units ``[da]`` (real, finite) -> environment action (an int, or a float32
+        array in the box)."""
+        check_tensor(u, "u", ndim=1, floating=True, shape=(self.action_dim,))
         if self.discrete:
             return int(u.argmax()) + self.action_start
         u = u.detach().cpu().clamp(-1, 1)
@@ -1314,6 +1316,21 @@ class DeepQAgent(torch.nn.Module):
         if q_all is not None:
             return q_all(s)
         return net(s, self._all_actions(s.shape[0]))
+
+    def _batch(self, s: Any, name: str, net: Any) -> torch.nn.Module:
+        """Check a batch of network inputs ``[B, n_obs]`` against ``net`` (default the online
+        network); return the network."""
+        net = self.qnet if net is None else net
+        if not isinstance(net, torch.nn.Module):
+            raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+        check_tensor(s, name, ndim=2, floating=True, shape=(None, self.n_obs))
+        p = next(net.parameters(), None)
+        if p is not None:
+            if s.device != p.device:
+                raise ValueError(f"{name} is on {s.device} but the network is on {p.device}")
+            if s.dtype != p.dtype:
+                raise TypeError(f"{name} must have the network's dtype {p.dtype}, got {s.dtype}")
+        return net
 
     # -- values --------------------------------------------------------------------------------
     def q(self, obs: Any, actions: Any) -> torch.Tensor:
@@ -1343,7 +1360,7 @@ class DeepQAgent(torch.nn.Module):
         proposals (Jensen's inequality: :math:`E \log \hat Z \le \log Z`).
         """
         T = check_positive(T, "T")
-        net = self.qnet if net is None else net
+        net = self._batch(s, "s", net)
         if self.discrete:
             return T * torch.logsumexp(self._q_all(net, s) / T, -1)
         k = self.config.n_action_samples
@@ -1354,7 +1371,7 @@ class DeepQAgent(torch.nn.Module):
 
     def max_value(self, s: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
         r""":math:`\max_a Q(s, a)` over a finite action set, ``[B]``."""
-        net = self.qnet if net is None else net
+        net = self._batch(s, "s", net)
         with torch.no_grad():
             return self._q_all(net, s).max(-1).values
 
@@ -1423,6 +1440,7 @@ class DeepQAgent(torch.nn.Module):
     def act(self, obs: Any, generator: torch.Generator | None = None) -> Any:
         """An exploratory action: epsilon-greedy, or a draw from the Boltzmann policy."""
         check_generator(generator)
+        self._s(obs)  # checked even where the action is drawn at random
         g = self.generator if generator is None else generator
         if self.exploration == "epsilon":
             if float(torch.rand((), generator=g)) < self.current_epsilon:
@@ -1446,6 +1464,7 @@ class DeepQAgent(torch.nn.Module):
 
     def next_value(self, net: torch.nn.Module, next_obs: torch.Tensor) -> torch.Tensor:
         """The successor value of the TD target: max or soft value at the current ``T``."""
+        self._batch(next_obs, "next_obs", net)
         if self.backup == "max":
             return self.max_value(next_obs, net)
         return self.soft_value(next_obs, self.current_T, net)
