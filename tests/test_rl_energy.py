@@ -646,8 +646,9 @@ def test_multigoal_reward_and_termination():
 
 
 # --------------------------------------------------------------------------- learning runs
-# The CartPole-v1 and Pendulum-v1 runs of chapters 11-12 are re-run under the protocol by
-# tests/test_rl_headline.py (slow), with the claims the chapters record.
+# The recorded runs of chapters 9-10 are re-run under the protocol by
+# tests/test_rl_headline_ch9_10.py (slow). Chapters 11-12 record no CartPole-v1 or Pendulum-v1
+# results, so there is nothing of theirs to re-run.
 
 
 @pytest.mark.slow
