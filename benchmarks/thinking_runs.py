@@ -19,13 +19,21 @@ Agents: ``attention`` (:class:`ebmlib.rl.thinking.AttentionQ`, 16 stored pattern
 (DQN over single propositions), ``dqn_joint`` (DQN with one output per thought, n <= 10),
 ``random`` and ``optimal`` (the exact plan).
 
-The chapter's figure comes from::
+The chapter's figure and table read every ``book/part5/data/thinking_*.json``, made by::
 
     OMP_WAIT_POLICY=PASSIVE nice -n 15 python -m benchmarks.thinking_runs \\
-        --out book/part5/data/thinking_runs.json
+        --agents rbm dqn_single dqn_joint random optimal --out book/part5/data/thinking_runs.json
+    ... --n 8 16 32 --agents attention --out book/part5/data/thinking_runs.json
+    ... --n 8 16 --agents additive --out book/part5/data/thinking_additive.json
+    ... --n 32 --seeds 4 3 2 1 0 --agents attention \\
+        --out book/part5/data/thinking_attention_n32.json
+    ... --n 32 --agents dqn_single random optimal --out book/part5/data/thinking_runs_n32.json
+    ... --n 32 --seeds 4 --agents rbm --out book/part5/data/thinking_runs_n32.json
 
-(5 seeds, n = 8, 16, 32, 64, 128; one torch thread). ``--seeds 100 101 102`` runs held-out
-seeds; ``--n 16 --agents attention`` a single cell.
+(one torch thread; a command skips the runs its ``--out`` file already holds, and every run is
+seeded, so the record of a run does not depend on the command that makes it). The recorded
+files hold the sizes up to n = 32; n = 64 and 128 are defined below but not recorded.
+``--seeds 100 101 102`` runs held-out seeds; ``--n 16 --agents attention`` a single cell.
 """
 
 from __future__ import annotations
