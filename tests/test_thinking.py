@@ -261,3 +261,29 @@ def test_sampled_backup_is_the_expected_target_value(T):
     assert bool(((p * q_online).sum(-1) - mean).abs().max() > 10 * se.max())
     with pytest.raises(ValueError, match="backup"):
         AttentionQ(obs_space, act_space, backup="mean")
+
+
+def _wrong_backup(variant):
+    @torch.no_grad()
+    def next_value(self, net, next_obs):
+        sampler = self.target if variant == "target samples" else self.qnet
+        T = 1.0 if variant == "T = 1" else self.current_T
+        valuer = self.qnet if variant == "online values" else net
+        u, X = sampler.patterns(next_obs)
+        k = self.n_backup
+        a, _ = sample_thoughts(
+            u.repeat_interleave(k, 0), X.repeat_interleave(k, 0), T, generator=self._gen(None)
+        )
+        return valuer(next_obs, a.view(next_obs.shape[0], k, -1)).mean(-1)
+
+    return next_value
+
+
+@pytest.mark.parametrize("variant", ["T = 1", "online values", "target samples"])
+def test_sampled_backup_check_catches_wrong_variants(monkeypatch, variant):
+    """Injected wrong variants of eq-thinking-td (thoughts sampled at T = 1 instead of the
+    current temperature, valued by the online network instead of the target copy, or drawn
+    from the target machine instead of the online one) fail the check above."""
+    monkeypatch.setattr(AttentionQ, "next_value", _wrong_backup(variant))
+    with pytest.raises(AssertionError):
+        test_sampled_backup_is_the_expected_target_value(0.5)
