@@ -227,3 +227,24 @@ def test_cell_is_ruff_clean(repo, run):
         timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _ext():
+    path = ROOT / "book" / "_ext" / "ebmbook.py"
+    spec = importlib.util.spec_from_file_location("ebmbook_for_colab_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_names_chapters_without_the_setup_cell(repo, run):
+    """With BOOK_REPOSITORY_URL set, the book build warns about every notebook whose launch
+    button would open a chapter without the setup cell (book/_ext/ebmbook.py), and about a cell
+    written for another repository; after tools/colab_cell.py it has nothing to report."""
+    root, path = repo
+    ext = _ext()
+    assert ext.missing_setup_cells(root, URL) == ["book/part9/chapter.ipynb"]
+    run("--root", str(root), env_url="https://github.com/elsewhere/book")
+    assert ext.missing_setup_cells(root, URL) == ["book/part9/chapter.ipynb"]
+    run("--root", str(root), env_url=URL)
+    assert ext.missing_setup_cells(root, URL) == []

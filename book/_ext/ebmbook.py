@@ -6,7 +6,10 @@ Two things are decided here rather than in ``_config.yml``:
   publisher fills in: the environment variable ``BOOK_REPOSITORY_URL`` (for example
   ``https://github.com/<owner>/<name>``; ``BOOK_REPOSITORY_BRANCH`` defaults to ``main``).
   Without it the book shows no Colab/Binder launch buttons and no repository button, rather
-  than buttons that lead nowhere.
+  than buttons that lead nowhere. With it, every chapter must carry the setup cell that
+  ``tools/colab_cell.py`` writes (it installs ``ebmlib`` on Colab), so that a launch button
+  opens a chapter that runs: the build warns about each notebook without that cell for this
+  repository (an error under ``-W``).
 * **One execution of each notebook.** Notebooks are executed through a jupyter-cache whose
   folder is named after a fingerprint of everything that can change their outputs (the
   library's source, the book's data files, the versions of the main packages). The test suite
@@ -89,6 +92,25 @@ def repository_url() -> str:
     return url
 
 
+SETUP_TAG = "ebmlib-setup"  # the tag of tools/colab_cell.py's setup cell
+
+
+def missing_setup_cells(root: str | os.PathLike, url: str) -> list[str]:
+    """The notebooks under ``root/book`` whose first cell is not the setup cell for ``url``."""
+    import json
+
+    missing = []
+    for path in sorted(pathlib.Path(root, "book").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        cells = json.loads(path.read_text("utf-8")).get("cells", [])
+        first = cells[0] if cells else {}
+        source = "".join(first.get("source", []))
+        if SETUP_TAG not in first.get("metadata", {}).get("tags", []) or url not in source:
+            missing.append(path.relative_to(root).as_posix())
+    return missing
+
+
 def _configure(app: Any, config: Any) -> None:
     options = dict(config.html_theme_options or {})
     url = repository_url()
@@ -96,6 +118,20 @@ def _configure(app: Any, config: Any) -> None:
         options["repository_url"] = url
         options["repository_branch"] = os.environ.get(BRANCH_ENV, "").strip() or "main"
         options["use_repository_button"] = True
+        missing = missing_setup_cells(app.srcdir, url)
+        if missing:
+            from sphinx.util import logging
+
+            logging.getLogger(__name__).warning(
+                "%s is set, so every chapter gets a launch button, but %d notebook(s) lack the "
+                "setup cell that installs ebmlib there (%s); run "
+                "`%s=%s python tools/colab_cell.py` and commit the result",
+                REPOSITORY_ENV,
+                len(missing),
+                ", ".join(missing[:5]),
+                REPOSITORY_ENV,
+                url,
+            )
     else:
         # No repository: no buttons that would point at one.
         options["repository_url"] = ""
