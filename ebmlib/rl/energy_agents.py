@@ -13,7 +13,7 @@ finite, and for a box of
 continuous actions by importance resampling of uniform proposals followed by a few
 Metropolis-adjusted Langevin steps on the action (:func:`ebmlib.rl.models.langevin_sample`).
 
-* :class:`HopfieldQ`: :math:`Q(s, a) = -\kappa F(\psi(s, a)) + c_Q`, where
+* :class:`HopfieldQ`: :math:`Q(s, a) = -\upsilon F(\psi(s, a)) + c_Q`, where
   :math:`F(\xi) = \tfrac12\lVert\xi\rVert^2 - \beta^{-1}\log\sum_i e^{\beta x_i^\top\xi}` is the
   free energy of the modern-Hopfield energy (chapter 4) with the pattern index summed out,
   evaluated at a learned state-action embedding :math:`\psi`; the patterns :math:`x_i` are
@@ -45,7 +45,7 @@ __all__ = ["HopfieldQ", "SoftQ", "HopfieldQNet", "MLPQNet"]
 
 
 class HopfieldQNet(torch.nn.Module):
-    r"""The Hopfield Q-function :math:`Q(s, a) = -\kappa F_\beta(\psi(s, a)) + c_Q`
+    r"""The Hopfield Q-function :math:`Q(s, a) = -\upsilon F_\beta(\psi(s, a)) + c_Q`
     (:math:numref:`eq-hopfield-q-def`).
 
     .. math::
@@ -56,20 +56,20 @@ class HopfieldQNet(torch.nn.Module):
     the free energy of the joint energy :math:`E(\xi, i) = \tfrac12\xi^\top\xi - x_i^\top\xi`
     with the pattern index :math:`i` summed out. It equals the chapter-4 energy
     :func:`ebmlib.modern.energy` minus its constants :math:`\beta^{-1}\log N + \tfrac12 M^2`,
-    and :math:`\beta Q / \kappa` is, up to a constant, the log density of the marginal of
+    and :math:`\beta Q / \upsilon` is, up to a constant, the log density of the marginal of
     :class:`ebmlib.attention_bm.AttentionBM` with the same patterns (chapter 8).
-    Its gradient in :math:`\xi` is :math:`\kappa (X^\top \mathrm{softmax}(\beta X \xi) - \xi)`:
+    Its gradient in :math:`\xi` is :math:`\upsilon (X^\top \mathrm{softmax}(\beta X \xi) - \xi)`:
     one attention read-out with query :math:`\xi` and keys = values = patterns, minus the query.
 
-    The value scale :math:`\kappa` sets how many units of value one unit of free energy is
-    worth. Since :math:`\kappa F_\beta(\xi; X) = F_{\beta/\kappa}(\sqrt\kappa\,\xi;
-    \sqrt\kappa\, X)`, it is the same model at inverse temperature :math:`\beta/\kappa` with
-    embeddings and patterns :math:`\sqrt\kappa` times larger; what it changes is the scale at
+    The value scale :math:`\upsilon` sets how many units of value one unit of free energy is
+    worth. Since :math:`\upsilon F_\beta(\xi; X) = F_{\beta/\upsilon}(\sqrt\upsilon\,\xi;
+    \sqrt\upsilon\, X)`, it is the same model at inverse temperature :math:`\beta/\upsilon` with
+    embeddings and patterns :math:`\sqrt\upsilon` times larger; what it changes is the scale at
     which the network starts and learns. Every Hopfield Q-function has the ceiling
-    :math:`Q \le c_Q + \kappa(\tfrac12 M^2 + \beta^{-1}\log N)`
+    :math:`Q \le c_Q + \upsilon(\tfrac12 M^2 + \beta^{-1}\log N)`
     (:math:numref:`eq-hopfield-q-ceiling`); values close to it need the attention concentrated
     on patterns aligned with the embedding (chapter 12). The offset starts at
-    :math:`c_Q = -\kappa\beta^{-1}\log N`, so that an untrained network's log-sum-exp is a
+    :math:`c_Q = -\upsilon\beta^{-1}\log N`, so that an untrained network's log-sum-exp is a
     log-mean-exp and its values start near zero.
 
     Parameters
@@ -85,7 +85,7 @@ class HopfieldQNet(torch.nn.Module):
     generator : torch.Generator, optional
         Source of the initial weights and patterns (patterns ~ N(0, I)).
     value_scale : float
-        :math:`\kappa > 0`.
+        :math:`\upsilon > 0`.
     """
 
     def __init__(
@@ -120,7 +120,7 @@ class HopfieldQNet(torch.nn.Module):
 
     def ceiling(self) -> float:
         r"""The largest value the network can take,
-        :math:`c_Q + \kappa(\tfrac12 M^2 + \beta^{-1}\log N)`
+        :math:`c_Q + \upsilon(\tfrac12 M^2 + \beta^{-1}\log N)`
         (:math:numref:`eq-hopfield-q-ceiling`)."""
         with torch.no_grad():
             m2 = float((self.patterns * self.patterns).sum(-1).max())
@@ -152,7 +152,7 @@ class MLPQNet(torch.nn.Module):
 
 
 class HopfieldQ(DeepQAgent):
-    r"""Q-learning with the Hopfield Q-function :math:`Q = -\kappa F_\beta(\psi(s,a)) + c_Q`
+    r"""Q-learning with the Hopfield Q-function :math:`Q = -\upsilon F_\beta(\psi(s,a)) + c_Q`
     (:math:numref:`eq-hopfield-q-def`).
 
     A :class:`~ebmlib.rl.agents.DeepQAgent` whose network is :class:`HopfieldQNet`: ``n_patterns``
@@ -170,7 +170,7 @@ class HopfieldQ(DeepQAgent):
     beta : float
         Inverse temperature of the Hopfield energy (not the policy's: that is ``config.T``).
     value_scale : float
-        Value scale :math:`\kappa` of :class:`HopfieldQNet`: units of value per unit of free
+        Value scale :math:`\upsilon` of :class:`HopfieldQNet`: units of value per unit of free
         energy (chapter 12: :math:`1/(1-\gamma)` puts the ceiling at the scale of the
         returns).
     generator : torch.Generator, optional
