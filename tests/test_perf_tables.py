@@ -34,7 +34,7 @@ def _rows() -> list[harness.Row]:
                     "flips/ns", True, target=1.0),
         harness.Row("boltzmann_log_partition", "n=10 (1024 states)", 0.001, 0.017,
                     "numpy loop"),
-        harness.Row("rl_energy_cartpole", "CartPole-v1 seed 0: steps to 475", math.nan, 5e4,
+        harness.Row("rl_dqn_cartpole_steps", "CartPole-v1 seed 0: steps to 475", math.nan, 5e4,
                     "dqn", "steps"),
         harness.Row("modern_chunked", "N=1000000", 2.66e5, 1.56e5,
                     "unchunked ([B, N] = 244 MiB of scores)", "patterns/s", True),

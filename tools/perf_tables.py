@@ -58,7 +58,6 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "rbm": ("rbm_pcd_throughput", "rbm_digits_time_to_ll", "rbm_ais_throughput"),
     "attention_bm": ("attention_bm_gibbs", "bernoulli_mixture_em"),
     "rl": ("rl_free_energy_steps", "rl_dqn_cartpole_steps"),
-    "rl_energy": ("rl_energy_cartpole", "rl_energy_pendulum"),
 }
 NOT_MEASURED = "These comparisons have not been measured for this edition."
 SOME_NOT_MEASURED = "{names} {verb} not been measured for this edition."
