@@ -29,10 +29,13 @@ nearest hole, chasing the gap, the coordinated formation) are printed alongside.
 book's protocol the table reports the mean and spread over seeds of the last ``--final``
 evaluations, and the first episode from which the success rate stayed at 1.
 
-Usage (the commands of the results in chapter 10)::
+Usage (the commands of the results in chapter 10; the Gibbs-sampled learner is kept in its own
+file)::
 
-    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --seeds 0 1 2 3 4 \\
-        --out book/part4/data/blocker_runs.json
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --learners joint indep fe-enum random \\
+        --seeds 0 1 2 3 4 --out book/part4/data/blocker_runs.json
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --learners fe-gibbs --seeds 0 1 2 3 4 \\
+        --out book/part4/data/blocker_gibbs.json
     OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_blocker --tune \\
         --out book/part4/data/blocker_tuning.json
 

@@ -26,10 +26,13 @@ how well they represent ``Q*`` (the mean absolute error over all 3 x 256 state-a
 and whether they rank every pair of switch settings as ``Q*`` does (the fraction of pairs of
 actions, per room, whose order agrees with ``Q*``).
 
-Usage (the command of the results in chapter 10)::
+Usage (the commands of the results in chapter 10; the Gibbs-sampled learner is kept in its own
+file)::
 
-    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_lock --seeds 0 1 2 3 4 \\
-        --out book/part4/data/lock_runs.json
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_lock --learners joint additive fe-enum random \\
+        --seeds 0 1 2 3 4 --out book/part4/data/lock_runs.json
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_lock --learners fe-gibbs --seeds 0 1 2 3 4 \\
+        --out book/part4/data/lock_gibbs.json
     OMP_WAIT_POLICY=PASSIVE python -m benchmarks.rl_lock --tune \\
         --out book/part4/data/lock_tuning.json
 
