@@ -182,6 +182,13 @@ def run_seed(
     )
 
 
+def _versions() -> dict[str, str]:
+    """The versions of the peer library and of what it runs on, recorded with the runs."""
+    sb3 = require("stable_baselines3", "bench")
+    return {"stable_baselines3": sb3.__version__, "torch": torch.__version__,
+            "gymnasium": gym.__version__}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", choices=sorted(TASKS), required=True)
@@ -203,7 +210,7 @@ def main() -> None:
             f"{r.reached_and_stayed}, wall {r.wall_s:.0f}s",
             flush=True,
         )
-        save_runs(args.out, runs, command=command)
+        save_runs(args.out, runs, command=command, versions=_versions())
     sm = summarize(runs, last=min(5, len(runs[0].eval_returns)))
     print(
         f"last {sm.last} evaluations over {sm.n_runs} seeds: {sm.final_mean:.1f} +- "
