@@ -646,9 +646,9 @@ def test_multigoal_reward_and_termination():
 
 
 # --------------------------------------------------------------------------- learning runs
-# The recorded runs of chapters 9-10 are re-run under the protocol by
-# tests/test_rl_headline_ch9_10.py (slow). Chapters 11-12 record no CartPole-v1 or Pendulum-v1
-# results, so there is nothing of theirs to re-run.
+# The recorded runs of chapters 9, 10 and 12 (CartPole-v1) are re-run under the protocol by
+# tests/test_rl_headline.py (slow). No Pendulum-v1 results are recorded, so there is nothing of
+# chapters 11-12's Pendulum agents to re-run.
 
 
 @pytest.mark.slow
