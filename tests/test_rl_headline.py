@@ -120,31 +120,31 @@ def test_lock_gibbs_learner_seed2_never_opens_and_reproduces():
 def test_blocker_gibbs_learner_seed2_scores_and_reproduces():
     """Chapter 10 (fig-free-energy-rl-blocker-learning, eq-free-energy-rl-gibbs): Sallans and
     Hinton's algorithm whole (free-energy SARSA with Gibbs-sampled joint actions) on the Blocker
-    task, seed 2, ends the 4000-episode budget with a greedy policy that scores from about 78%
-    of the 630 start states (exact evaluation; the chapter's figure), far above the 34% of the
-    best fixed non-coordinating rule; the re-run reproduces the recorded curve in
+    task, seed 2, ends the 4000-episode budget with a greedy policy that scores from about 83%
+    of the 630 start states (exact evaluation; the chapter's figure and table), far above the
+    34% of the best fixed non-coordinating rule; the re-run reproduces the recorded curve in
     ``book/part4/data/blocker_gibbs.json``."""
     rl_blocker = _bench("rl_blocker")
     env_kw = dict(n_agents=3, n_blockers=2, width=7, length=4)
     run = rl_blocker.run("fe-gibbs", 2, env_kw=env_kw)
-    assert run["success"][-1] >= 0.75
+    assert run["success"][-1] >= 0.8
     rec = _lock_recorded(DATA / "blocker_gibbs.json", "fe-gibbs", 2)
     np.testing.assert_allclose(run["success"], rec["success"], rtol=0, atol=1e-9)
 
 
-def test_blocker_enum_learner_seed1_coordinates_and_reproduces():
+def test_blocker_enum_learner_seed3_coordinates_and_reproduces():
     """Chapter 10 (fig-free-energy-rl-blocker-learning): free-energy SARSA with enumerated joint
-    actions, seed 1, ends the 4000-episode budget with a greedy policy that scores from at least
+    actions, seed 3, ends the 4000-episode budget with a greedy policy that scores from at least
     94% of the 630 start states at each of the last 5 exact evaluations (the chapter: 98% on
-    average over them) with a mean return above -8, far above the 34% and -26.9 of the best fixed
-    non-coordinating rule; the re-run reproduces the recorded curve in
+    average over them) with a mean return above -8.5 at each, far above the 34% and -26.9 of the
+    best fixed non-coordinating rule; the re-run reproduces the recorded curve in
     ``book/part4/data/blocker_runs.json``."""
     rl_blocker = _bench("rl_blocker")
     env_kw = dict(n_agents=3, n_blockers=2, width=7, length=4)
-    run = rl_blocker.run("fe-enum", 1, env_kw=env_kw)
+    run = rl_blocker.run("fe-enum", 3, env_kw=env_kw)
     assert min(run["success"][-5:]) >= 0.94
-    assert min(run["mean_return"][-5:]) > -8.0
-    rec = _lock_recorded(DATA / "blocker_runs.json", "fe-enum", 1)
+    assert min(run["mean_return"][-5:]) > -8.5
+    rec = _lock_recorded(DATA / "blocker_runs.json", "fe-enum", 3)
     np.testing.assert_allclose(run["success"], rec["success"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(run["mean_return"], rec["mean_return"], rtol=0, atol=1e-9)
 
