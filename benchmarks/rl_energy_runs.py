@@ -16,9 +16,10 @@ seed; :func:`ebmlib.rl.training.summarize` gives the mean and spread over seeds.
 
 Diagnostics, recorded in the file's ``meta["diagnostics"]`` (per seed, at every evaluation
 step; they use no random numbers, so the runs are the same with or without them): the mean and
-largest Q on the last 2000 states of the replay buffer and, for ``HopfieldQ``, the attention
-regime there (the number of stored patterns holding 90% of the softmax weight, ``N_0.9``
-of chapter 4; how many patterns win somewhere; the embedding and pattern norms). For a
+largest Q on the last 2000 states of the replay buffer and, for ``HopfieldQ``, its offset
+``c_Q`` and ceiling (chapter 12) and the attention regime there (the number of stored patterns
+holding 90% of the softmax weight, ``N_0.9`` of chapter 4; how many patterns win somewhere; the
+embedding and pattern norms). For a
 continuous action, at the end of the run, the soft value ``V(s)`` of 256 buffer states by
 quadrature next to the mean of its 32-proposal importance-sampling estimate (the bias of the
 TD target, chapter 11).
@@ -138,6 +139,8 @@ def diagnose(agent: Any, n_states: int = 2000) -> dict[str, float]:
             winning_patterns=float(torch.unique(winners).numel()),
             xi_norm=float(xi.norm(dim=-1).mean()),
             max_pattern_norm=float(x.norm(dim=-1).max()),
+            offset=float(agent.qnet.offset),
+            ceiling=agent.qnet.ceiling(),
         )
     return out
 

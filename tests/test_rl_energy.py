@@ -809,3 +809,31 @@ def test_hmc_wrong_variants_are_caught(bug, monkeypatch):
 def test_hmc_checks_pass_on_the_real_sampler():
     """The baseline of the wrong-variant test: every check passes on hmc_sample itself."""
     assert _failures(HMC_CHECKS) == []
+
+
+def test_hopfield_run_diagnostics_respect_the_ceiling():
+    """Eq-hopfield-q-ceiling through the probes that benchmarks/rl_energy_runs.py records for
+    chapter 12: after a short CartPole-v1 run (past the warm-up, so TD steps have moved the
+    patterns and the offset), the recorded largest Q over the probed states and actions lies
+    below the recorded ceiling c_Q + (M^2/2 + log N / beta), the recorded offset is the
+    network's, and N_0.9 lies between 1 and N."""
+    import gymnasium as gym
+
+    from benchmarks import rl_energy_runs
+    from ebmlib.rl.training import train_steps
+
+    env, ev = gym.make("CartPole-v1"), gym.make("CartPole-v1")
+    agent = rl_energy_runs.make_agent("cartpole", "hopfield", env, seed=3)
+    agent.probes, agent.probe_every = [], 10**9
+    train_steps(env, agent, 1500, eval_env=ev, eval_every=10**6, eval_episodes=1,
+                final_episodes=1, seed=3, progress_bar=False)  # fmt: skip
+    out = rl_energy_runs.diagnose(agent)
+    n, _ = agent.patterns.shape
+    m2 = float((agent.patterns * agent.patterns).sum(-1).max())
+    assert out["offset"] == pytest.approx(float(agent.qnet.offset))
+    assert out["ceiling"] == pytest.approx(
+        out["offset"] + agent.qnet.value_scale * (0.5 * m2 + math.log(n) / agent.qnet.beta)
+    )
+    assert out["offset"] != pytest.approx(-math.log(n) / agent.qnet.beta, abs=1e-9)  # it moved
+    assert out["q_max"] <= out["ceiling"] + 1e-4
+    assert 1.0 <= out["n09_mean"] <= n
